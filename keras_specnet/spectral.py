@@ -1,0 +1,187 @@
+"""The spectral-tensor format, and the spectral maths every layer shares.
+
+A *spectral tensor* is what a spectral layer hands to the next one. This
+module defines it, and nothing else in the package builds or reads one
+except through the functions here.
+
+Format:
+
+- dtype `complex64`, whatever the dtype policy (no backend has a
+  half-precision FFT);
+- layout `(batch, P, Q // 2 + 1, channels)`: axes 1 and 2 are the row and
+  column frequencies of a real feature map that was zero-padded to `P x Q`
+  (channels last, like NHWC). Only the non-negative column frequencies are
+  stored (`tf.signal.rfft2d`); the others are their complex conjugates;
+- `Q` is always even, so the FFT size is known from the shape alone:
+  `P = shape[1]`, `Q = 2 * (shape[2] - 1)` (see `fft_size_of`);
+- scaling is orthonormal (energy-preserving): the sum of `|Z|^2` over the
+  full spectrum equals the sum of `x^2` over the map. A threshold `beta`
+  therefore means the same thing at every image size;
+- the real map sits at the top-left corner `[0:H, 0:W]` of the `P x Q`
+  plane; the rest holds zero padding (after `ToSpectral`) or the spill of
+  the linear convolutions applied since. Going back to the spatial domain
+  crops `[0:H, 0:W]`, so the crop size `(H, W)` is an argument of the
+  layer that does it (`ToSpatial(size=...)`), not part of the tensor.
+
+Convolution in this format is a per-frequency matrix product with the
+spectrum of the spatial kernel. The kernel is placed in the `P x Q` plane
+so that the product, cropped at the origin, is `keras.layers.Conv2D`'s
+cross-correlation with `padding="same"`; for a chain of spectral
+convolutions it is the linear convolution, wrapped around (circular) only
+where the padding is too small for the chain.
+"""
+
+import functools
+import math
+
+import numpy as np
+import tensorflow as tf
+
+#: dtype of every spectral tensor.
+SPECTRAL_DTYPE = "complex64"
+
+
+def is_spectral(x):
+    """True when `x` (a tensor or a `KerasTensor`) is a spectral tensor."""
+    return "complex" in str(getattr(x.dtype, "name", x.dtype))
+
+
+def padded_size(height, width, pad_height, pad_width):
+    """The FFT size `(P, Q)` of an `H x W` map padded by the given amounts.
+
+    `P = H + pad_height` and `Q = W + pad_width`, rounded up to an even
+    number so that the width can be recovered from the half spectrum.
+    """
+    rows = height + pad_height
+    cols = width + pad_width
+    return rows, cols + (cols % 2)
+
+
+def fft_size_of(shape):
+    """The FFT size `(P, Q)` of a spectral tensor of the given shape."""
+    return int(shape[1]), 2 * (int(shape[2]) - 1)
+
+
+def spectral_shape(batch, fft_size, channels):
+    """The shape of a spectral tensor for an FFT size `(P, Q)`."""
+    rows, cols = fft_size
+    return (batch, rows, cols // 2 + 1, channels)
+
+
+def same_padding_offset(size, kernel, stride=1):
+    """Rows (or columns) of zeros that `padding="same"` puts before a map.
+
+    TensorFlow's rule: `ceil(size / stride)` outputs, the total padding
+    split with the smaller half first.
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2
+
+
+def to_spectral(x, fft_size):
+    """Orthonormal half spectrum of a real NHWC map zero-padded to `fft_size`.
+
+    Args:
+        x: real tensor `(batch, H, W, C)`, any float dtype.
+        fft_size: `(P, Q)` with `P >= H`, `Q >= W` and `Q` even.
+
+    Returns:
+        A spectral tensor `(batch, P, Q // 2 + 1, C)`.
+    """
+    rows, cols = fft_size
+    x = tf.transpose(tf.cast(x, tf.float32), (0, 3, 1, 2))
+    z = tf.signal.rfft2d(x, fft_length=(rows, cols))
+    z = z * tf.cast(1.0 / math.sqrt(rows * cols), tf.complex64)
+    return tf.transpose(z, (0, 2, 3, 1))
+
+
+def to_spatial(z, size, strides=(1, 1)):
+    """The real NHWC map of a spectral tensor, cropped to `size` at the origin.
+
+    Args:
+        z: spectral tensor `(batch, P, Q // 2 + 1, C)`.
+        size: `(H, W)`, the crop, at most `(P, Q)`.
+        strides: keep every `strides[0]`-th row and `strides[1]`-th column
+            of the crop (uniform downsampling). Defaults to `(1, 1)`.
+
+    Returns:
+        A float32 tensor `(batch, ceil(H / s0), ceil(W / s1), C)`.
+    """
+    rows, cols = fft_size_of(z.shape)
+    height, width = size
+    x = tf.signal.irfft2d(tf.transpose(z, (0, 3, 1, 2)), fft_length=(rows, cols))
+    x = x[:, :, : height : strides[0], : width : strides[1]]
+    x = x * math.sqrt(rows * cols)
+    return tf.transpose(x, (0, 2, 3, 1))
+
+
+@functools.lru_cache(maxsize=256)
+def _dft_rows(n, keep, kernel, offset):
+    """`E[f, a] = exp(-2 pi i f (offset - a) / n)` for `f < keep`, `a < kernel`.
+
+    Multiplying a kernel by this matrix gives the DFT of the kernel placed
+    in an `n`-point plane with its tap `a` at position `offset - a`, which
+    turns the circular convolution into a cross-correlation whose output
+    `i` is centred as `padding="same"` centres it.
+    """
+    f = np.arange(keep)[:, None]
+    a = np.arange(kernel)[None, :]
+    phase = -2.0 * np.pi * ((f * (offset - a)) % n) / n
+    return np.exp(1j * phase).astype(np.complex64)
+
+
+def kernel_spectrum(kernel, fft_size, offsets):
+    """Spectrum of a spatial `(kh, kw, in, out)` kernel, `(P, Q // 2 + 1, in, out)`.
+
+    Computed as two small DFTs along the kernel's rows and columns (the same
+    numbers as an FFT of the zero-padded kernel, without the padding).
+
+    Args:
+        kernel: float tensor `(kh, kw, in, out)`, cross-correlation kernel as
+            in `keras.layers.Conv2D`.
+        fft_size: `(P, Q)`.
+        offsets: `(rows, cols)` of zero padding that `padding="same"` would
+            put before the map; output pixel `(i, j)` of the cropped product
+            is then Conv2D's output pixel `(i, j)`.
+    """
+    rows, cols = fft_size
+    kh, kw = int(kernel.shape[0]), int(kernel.shape[1])
+    e_rows = tf.constant(_dft_rows(rows, rows, kh, offsets[0]))
+    e_cols = tf.constant(_dft_rows(cols, cols // 2 + 1, kw, offsets[1]))
+    k = tf.complex(tf.cast(kernel, tf.float32), tf.zeros_like(kernel, tf.float32))
+    k = tf.einsum("pa,abio->pbio", e_rows, k)
+    return tf.einsum("qb,pbio->pqio", e_cols, k)
+
+
+def spectral_product(z, k):
+    """Per-frequency channel mixing: `Y[b, p, q, o] = sum_i Z[b, p, q, i] K[p, q, i, o]`."""
+    return tf.einsum("bpqi,pqio->bpqo", z, k)
+
+
+def add_bias(z, bias):
+    """Adds a per-channel constant to the map: `bias * sqrt(P * Q)` on the DC term."""
+    rows, cols = fft_size_of(z.shape)
+    dc = tf.cast(bias, tf.float32) * math.sqrt(rows * cols)
+    half = int(z.shape[2])
+    dc = tf.pad(tf.reshape(dc, (1, 1, 1, -1)), ((0, 0), (0, rows - 1), (0, half - 1), (0, 0)))
+    return z + tf.complex(dc, tf.zeros_like(dc))
+
+
+def threshold(z, beta):
+    """Zeroes the entries with `|z| <= beta` (no-op for `beta == 0`)."""
+    if beta == 0:
+        return z
+    re, im = tf.math.real(z), tf.math.imag(z)
+    keep = re * re + im * im > beta * beta
+    return tf.where(keep, z, tf.zeros_like(z))
+
+
+def spectral_tanh(z):
+    """SpecNet's activation: `tanh(Re z) + i tanh(Im z)`."""
+    return tf.complex(tf.tanh(tf.math.real(z)), tf.tanh(tf.math.imag(z)))
+
+
+def zero_fraction(z):
+    """Fraction of exactly-zero entries of a spectral tensor."""
+    return tf.math.zero_fraction(tf.abs(z))
