@@ -1,0 +1,566 @@
+"""Tests for `keras_specnet.datasets` (offline, fast)."""
+
+import gzip
+import logging
+import os
+import re
+import struct
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_specnet import datasets
+
+DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+N_TRAIN, N_TEST = 10, 6
+
+
+# --------------------------------------------------------------------------
+# Helpers
+
+
+def encode_idx(array):
+    """Encodes a uint8 numpy array as an IDX file (header + data)."""
+    array = np.asarray(array, np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim])
+    header += b"".join(struct.pack(">I", d) for d in array.shape)
+    return header + array.tobytes()
+
+
+def write_idx(path, array, compress=False):
+    data = encode_idx(array)
+    if compress:
+        data = gzip.compress(data)
+    with open(path, "wb") as f:
+        f.write(data)
+    return str(path)
+
+
+def fake_split(n, seed):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=(n,), dtype=np.uint8)
+    return images, labels
+
+
+@pytest.fixture
+def idx_dir(tmp_path):
+    """A folder with 10 fake train and 6 fake test examples (test gzipped)."""
+    train = fake_split(N_TRAIN, 1)
+    test = fake_split(N_TEST, 2)
+    write_idx(tmp_path / "train-images-idx3-ubyte", train[0])
+    write_idx(tmp_path / "train-labels-idx1-ubyte", train[1])
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", test[0], compress=True)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", test[1], compress=True)
+    return tmp_path, {"train": train, "test": test}
+
+
+def collect(ds):
+    """All batches of a dataset as (images, labels, batch sizes)."""
+    batches = list(ds.as_numpy_iterator())
+    images = np.concatenate([b[0] for b in batches])
+    labels = np.concatenate([b[1] for b in batches])
+    return images, labels, [len(b[1]) for b in batches]
+
+
+def expected_images(raw):
+    return raw[..., np.newaxis].astype(np.float32) / np.float32(255)
+
+
+# --------------------------------------------------------------------------
+# Dataset table
+
+
+def test_dataset_table():
+    assert sorted(datasets.DATASETS) == [
+        "cifar10",
+        "fashion_mnist",
+        "mnist",
+        "svhn_cropped",
+    ]
+    assert datasets.info("mnist").input_shape == (28, 28, 1)
+    assert datasets.info("fashion_mnist").idx_files is True
+    assert datasets.info("cifar10").input_shape == (32, 32, 3)
+    assert datasets.info("svhn_cropped").idx_files is False
+    assert all(d.classes == 10 for d in datasets.DATASETS.values())
+    with pytest.raises(Exception):
+        datasets.DATASETS["mnist"].classes = 3  # frozen
+    assert issubclass(datasets.DatasetNotAvailableError, FileNotFoundError)
+
+
+# --------------------------------------------------------------------------
+# read_idx
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_idx_round_trip(tmp_path, compress):
+    images, labels = fake_split(5, 0)
+    suffix = ".gz" if compress else ""
+    images_path = write_idx(tmp_path / f"im{suffix}", images, compress)
+    labels_path = write_idx(tmp_path / f"lb{suffix}", labels, compress)
+    got_images = datasets.read_idx(images_path)
+    got_labels = datasets.read_idx(labels_path)
+    assert got_images.dtype == np.uint8 and got_images.shape == (5, 28, 28)
+    np.testing.assert_array_equal(got_images, images)
+    assert got_labels.dtype == np.uint8 and got_labels.shape == (5,)
+    np.testing.assert_array_equal(got_labels, labels)
+
+
+def test_read_idx_int32_big_endian(tmp_path):
+    values = np.array([[1, -2, 70000]], np.int32)
+    path = tmp_path / "ints"
+    path.write_bytes(
+        bytes([0, 0, 0x0C, 2])
+        + struct.pack(">II", 1, 3)
+        + values.astype(">i4").tobytes()
+    )
+    got = datasets.read_idx(path)
+    np.testing.assert_array_equal(got, values)
+    assert got.dtype == np.int32
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_idx_bad_magic(tmp_path, compress):
+    data = b"\x12\x34\x08\x01" + struct.pack(">I", 3) + b"abc"
+    path = tmp_path / "bad-magic"
+    path.write_bytes(gzip.compress(data) if compress else data)
+    with pytest.raises(ValueError, match=r"bad magic number") as e:
+        datasets.read_idx(path)
+    assert str(path) in str(e.value)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_idx_truncated(tmp_path, compress):
+    images, _ = fake_split(3, 0)
+    data = encode_idx(images)[:-100]
+    path = tmp_path / "truncated"
+    path.write_bytes(gzip.compress(data) if compress else data)
+    with pytest.raises(ValueError, match=r"truncated") as e:
+        datasets.read_idx(path)
+    assert str(path) in str(e.value)
+
+
+def test_read_idx_too_long_and_corrupt_gzip(tmp_path):
+    too_long = tmp_path / "too-long"
+    too_long.write_bytes(encode_idx(np.zeros((2,), np.uint8)) + b"\x00")
+    with pytest.raises(ValueError, match=re.escape(str(too_long))):
+        datasets.read_idx(too_long)
+    corrupt = tmp_path / "corrupt.gz"
+    corrupt.write_bytes(gzip.compress(encode_idx(np.zeros((50,), np.uint8)))[:-12])
+    with pytest.raises(ValueError, match=re.escape(str(corrupt))):
+        datasets.read_idx(corrupt)
+
+
+# --------------------------------------------------------------------------
+# load from IDX files
+
+
+def test_load_idx_values_and_batches(idx_dir, caplog):
+    folder, data = idx_dir
+    with caplog.at_level(logging.INFO, logger="keras_specnet.datasets"):
+        ds = datasets.load(
+            "fashion_mnist", "train", batch_size=4, data_dir=folder, shuffle=False
+        )
+    assert f"fashion_mnist: reading IDX files from {folder}" in caplog.text
+    first_images, first_labels = next(iter(ds))
+    assert first_images.shape == (4, 28, 28, 1)
+    assert first_images.dtype == tf.float32
+    assert first_labels.dtype == tf.int32
+    images, labels, sizes = collect(ds)
+    assert sizes == [4, 4, 2]
+    np.testing.assert_array_equal(images, expected_images(data["train"][0]))
+    np.testing.assert_array_equal(labels, data["train"][1].astype(np.int32))
+
+    ds = datasets.load(
+        "fashion_mnist",
+        "train",
+        batch_size=4,
+        data_dir=folder,
+        shuffle=False,
+        drop_remainder=True,
+    )
+    assert collect(ds)[2] == [4, 4]
+
+
+def test_load_idx_gzipped_test_split(idx_dir):
+    folder, data = idx_dir
+    ds = datasets.load("mnist", "test", batch_size=4, data_dir=folder)
+    images, labels, sizes = collect(ds)
+    assert sizes == [4, 2]
+    # Test splits are not shuffled by default.
+    np.testing.assert_array_equal(images, expected_images(data["test"][0]))
+    np.testing.assert_array_equal(labels, data["test"][1])
+
+
+@pytest.mark.parametrize(
+    "split, limit, base, rows",
+    [
+        ("train", 3, "train", slice(0, 3)),
+        ("train[:50%]", None, "train", slice(0, 5)),
+        ("train[5:]", None, "train", slice(5, 10)),
+        ("train[90%:]", None, "train", slice(9, 10)),
+        ("train[:35%]", None, "train", slice(0, 4)),  # rounded like TFDS
+        ("train[2:8]", 4, "train", slice(2, 6)),
+        ("train[-3:]", None, "train", slice(7, 10)),
+        ("test[:3]", None, "test", slice(0, 3)),
+        ("test[50%:]", 100, "test", slice(3, 6)),
+    ],
+)
+def test_load_idx_slicing_and_limit(idx_dir, split, limit, base, rows):
+    folder, data = idx_dir
+    ds = datasets.load(
+        "fashion_mnist",
+        split,
+        batch_size=4,
+        data_dir=folder,
+        shuffle=False,
+        limit=limit,
+    )
+    images, labels, _ = collect(ds)
+    np.testing.assert_array_equal(images, expected_images(data[base][0][rows]))
+    np.testing.assert_array_equal(labels, data[base][1][rows])
+
+
+def test_shuffle_with_seed_is_deterministic_permutation(idx_dir):
+    folder, data = idx_dir
+
+    def order(seed):
+        ds = datasets.load("mnist", "train", batch_size=3, data_dir=folder, seed=seed)
+        images, labels, _ = collect(ds)
+        # Identify each example by its position in the written data.
+        flat = data["train"][0].reshape(N_TRAIN, -1)
+        got = np.rint(images.reshape(len(images), -1) * 255).astype(np.uint8)
+        idx = [int(np.flatnonzero((flat == row).all(axis=1))[0]) for row in got]
+        np.testing.assert_array_equal(labels, data["train"][1][idx])
+        return idx
+
+    first = order(seed=7)
+    assert sorted(first) == list(range(N_TRAIN))
+    assert order(seed=7) == first
+    assert any(order(seed=s) != first for s in (8, 9, 10))
+    assert first != list(range(N_TRAIN))
+
+
+def test_shuffle_reshuffles_each_epoch(idx_dir):
+    folder, _ = idx_dir
+    ds = datasets.load("mnist", "train", batch_size=10, data_dir=folder, seed=3)
+    epochs = [collect(ds)[1].tolist() for _ in range(4)]
+    assert all(sorted(e) == sorted(epochs[0]) for e in epochs)
+    assert any(e != epochs[0] for e in epochs[1:])
+
+
+def test_augment_only_for_cifar10(idx_dir):
+    folder, _ = idx_dir
+    with pytest.raises(ValueError, match=r"Invalid value for argument `augment`"):
+        datasets.load("mnist", data_dir=folder, augment=True)
+
+
+# --------------------------------------------------------------------------
+# preprocess
+
+
+CIFAR_MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32)
+CIFAR_STD = np.array([0.2470, 0.2435, 0.2616], np.float32)
+SVHN_MEAN = np.array([0.4377, 0.4438, 0.4728], np.float32)
+SVHN_STD = np.array([0.1980, 0.2010, 0.1970], np.float32)
+
+
+def test_preprocess_mean_image_maps_to_zero():
+    image = np.broadcast_to(CIFAR_MEAN * 255, (32, 32, 3)).astype(np.float32)
+    x, y = datasets.preprocess("cifar10", image, 3)
+    assert x.shape == (32, 32, 3) and x.dtype == tf.float32
+    assert y.dtype == tf.int32 and int(y) == 3
+    np.testing.assert_allclose(x.numpy(), 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name, mean, std",
+    [("cifar10", CIFAR_MEAN, CIFAR_STD), ("svhn_cropped", SVHN_MEAN, SVHN_STD)],
+)
+def test_preprocess_normalisation_constants(name, mean, std):
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
+    x, y = datasets.preprocess(name, batch, np.array([1, 2], np.int64))
+    assert x.shape == (2, 32, 32, 3)
+    assert y.dtype == tf.int32
+    expected = (batch.astype(np.float32) / 255 - mean) / std
+    np.testing.assert_allclose(x.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_preprocess_mnist_scaling_and_channel_axis():
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, size=(3, 28, 28), dtype=np.uint8)
+    x, _ = datasets.preprocess("mnist", batch, [0, 1, 2], training=True)
+    assert x.shape == (3, 28, 28, 1)
+    np.testing.assert_array_equal(x.numpy(), expected_images(batch))
+    single, _ = datasets.preprocess("fashion_mnist", batch[0, ..., None], 0)
+    assert single.shape == (28, 28, 1)
+    with pytest.raises(ValueError, match=r"Invalid value for argument `images`"):
+        datasets.preprocess("cifar10", batch, [0, 1, 2])
+
+
+def _window_of(padded, out):
+    """(dy, dx, flipped) such that `out` is that window of `padded`, or None."""
+    for dy in range(9):
+        for dx in range(9):
+            window = padded[dy : dy + 32, dx : dx + 32]
+            if np.array_equal(window, out):
+                return dy, dx, False
+            if np.array_equal(window[:, ::-1], out):
+                return dy, dx, True
+    return None
+
+
+def test_preprocess_training_crop_and_flip():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    reference, _ = datasets.preprocess("cifar10", image, 0)
+    padded = np.pad(reference.numpy(), [(4, 4), (4, 4), (0, 0)])
+    found = []
+    for seed in range(16):
+        out, _ = datasets.preprocess("cifar10", image, 0, training=True, seed=seed)
+        assert out.shape == (32, 32, 3)
+        again, _ = datasets.preprocess("cifar10", image, 0, training=True, seed=seed)
+        np.testing.assert_array_equal(out.numpy(), again.numpy())
+        window = _window_of(padded, out.numpy())
+        assert window is not None, f"seed {seed}: not a crop of the padded image"
+        found.append(window)
+    assert any(flipped for _, _, flipped in found)
+    assert any(not flipped for _, _, flipped in found)
+    assert len({(dy, dx) for dy, dx, _ in found}) > 1
+
+
+def test_preprocess_training_covers_all_offsets():
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    reference, _ = datasets.preprocess("cifar10", image, 0)
+    padded = np.pad(reference.numpy(), [(4, 4), (4, 4), (0, 0)])
+    batch = np.stack([image] * 200)
+    out, _ = datasets.preprocess("cifar10", batch, [0] * 200, training=True, seed=11)
+    windows = [_window_of(padded, o) for o in out.numpy()]
+    assert None not in windows
+    assert {dy for dy, _, _ in windows} == set(range(9))
+    assert {dx for _, dx, _ in windows} == set(range(9))
+    assert any(dy != dx for dy, dx, _ in windows)
+    flips = sum(flipped for _, _, flipped in windows)
+    assert 50 < flips < 150
+
+
+def test_preprocess_training_batch_is_per_image():
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    batch = np.stack([image] * 8)
+    out, _ = datasets.preprocess("cifar10", batch, [0] * 8, training=True, seed=5)
+    assert out.shape == (8, 32, 32, 3)
+    out = out.numpy()
+    assert any(not np.array_equal(out[0], out[i]) for i in range(1, 8))
+
+
+# --------------------------------------------------------------------------
+# TFDS path (mocked, offline)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Makes any real TFDS download fail loudly."""
+    from tensorflow_datasets.core.download import download_manager
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test tried to download data")
+
+    manager = download_manager.DownloadManager
+    monkeypatch.setattr(manager, "download", refuse)
+    monkeypatch.setattr(manager, "download_and_extract", refuse)
+
+
+def test_tfds_cifar10_mock_data(tmp_path, no_network):
+    # `mock_data` patches `download_and_prepare` (nothing is fetched) and
+    # generates random uint8 images from the builder's feature spec, which is
+    # part of the TFDS code, so it works offline.
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=10):
+        ds = datasets.load(
+            "cifar10", "train", batch_size=4, data_dir=tmp_path, seed=0, augment=False
+        )
+        images, labels, sizes = collect(ds)
+        raw = tfds.load("cifar10", split="train", as_supervised=True, data_dir=tmp_path)
+        raw_images = np.stack([x for x, _ in raw.as_numpy_iterator()])
+        aug = datasets.load("cifar10", "train", batch_size=5, data_dir=tmp_path, seed=0)
+        aug_images, _, aug_sizes = collect(aug)
+        aug_again = datasets.load(
+            "cifar10", "train", batch_size=5, data_dir=tmp_path, seed=0
+        )
+        np.testing.assert_array_equal(collect(aug_again)[0], aug_images)
+    assert sizes == [4, 4, 2]
+    assert images.dtype == np.float32 and images.shape == (10, 32, 32, 3)
+    assert labels.dtype == np.int32 and set(labels) <= set(range(10))
+    # Same examples, shuffled: compare sorted per-image sums after undoing
+    # the normalisation.
+    pixels = (images * CIFAR_STD + CIFAR_MEAN) * 255
+    np.testing.assert_allclose(
+        np.sort(pixels.sum(axis=(1, 2, 3))),
+        np.sort(raw_images.astype(np.float32).sum(axis=(1, 2, 3))),
+        rtol=1e-4,
+    )
+    assert aug_sizes == [5, 5] and aug_images.shape == (10, 32, 32, 3)
+
+
+# --------------------------------------------------------------------------
+# Missing data
+
+
+def test_missing_mnist(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(datasets.DatasetNotAvailableError) as e:
+        datasets.load("mnist", data_dir=empty, download=False)
+    message = str(e.value)
+    assert "'mnist'" in message
+    assert str(empty) in message
+    assert "tfds.load('mnist')" in message
+    assert "train-images-idx3-ubyte" in message
+    assert "download=False" in message
+    assert isinstance(e.value, FileNotFoundError)
+
+
+def test_missing_fashion_mnist(tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    system = tmp_path / "system"
+    system.mkdir()
+    monkeypatch.setitem(datasets.DEFAULT_IDX_DIRS, "fashion_mnist", str(system))
+    with pytest.raises(datasets.DatasetNotAvailableError) as e:
+        datasets.load("fashion_mnist", "test", data_dir=empty, download=False)
+    message = str(e.value)
+    assert "'fashion_mnist'" in message
+    assert str(empty) in message
+    assert str(system) in message
+    assert "apt-get install dataset-fashion-mnist" in message
+    assert "--data-dir" in message
+    with pytest.raises(datasets.DatasetNotAvailableError):
+        datasets.source("fashion_mnist", data_dir=empty, download=False)
+
+
+def test_missing_cifar10_default_tfds_dir(tmp_path, monkeypatch):
+    from tensorflow_datasets.core import constants
+
+    monkeypatch.setattr(constants, "DATA_DIR", str(tmp_path))
+    with pytest.raises(datasets.DatasetNotAvailableError) as e:
+        datasets.load("cifar10", "test", download=False)
+    message = str(e.value)
+    assert "'cifar10'" in message
+    assert str(tmp_path) in message
+    assert "tfds.load('cifar10')" in message
+
+
+def test_failed_download_is_reported(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    def failing_load(*args, **kwargs):
+        assert kwargs["download"] is True
+        raise OSError("no route to host")
+
+    monkeypatch.setattr(tfds, "load", failing_load)
+    with pytest.raises(datasets.DatasetNotAvailableError) as e:
+        datasets.load("svhn_cropped", data_dir=tmp_path, download=True)
+    message = str(e.value)
+    assert "'svhn_cropped'" in message
+    assert "OSError: no route to host" in message
+    assert str(tmp_path) in message
+
+
+def test_source(idx_dir, tmp_path, monkeypatch):
+    folder, _ = idx_dir
+    assert datasets.source("mnist", data_dir=folder) == datasets.DataSource(
+        "idx", str(folder)
+    )
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    monkeypatch.setitem(datasets.DEFAULT_IDX_DIRS, "fashion_mnist", str(folder))
+    found = datasets.source("fashion_mnist", data_dir=empty, download=False)
+    assert found == datasets.DataSource("idx", str(folder))
+    found = datasets.source("cifar10", data_dir=empty, download=True)
+    assert found.kind == "tfds_download"
+
+
+# --------------------------------------------------------------------------
+# Argument errors
+
+
+def test_bad_name():
+    expected = (
+        "Invalid value for argument `name`. Expected one of ['cifar10', "
+        "'fashion_mnist', 'mnist', 'svhn_cropped']. Received: name='foo'"
+    )
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        datasets.load("foo")
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        datasets.info("foo")
+
+
+@pytest.mark.parametrize(
+    "split",
+    ["validation", "train[", "train[:90]%", "train[1:2:3]", "train[:101%]", "", 3],
+)
+def test_bad_split(split):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Invalid value for argument `split`. Expected 'train' or 'test'"
+        )
+        + r".*"
+        + re.escape(f"Received: split={split!r}"),
+    ):
+        datasets.load("mnist", split)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, "4"])
+def test_bad_batch_size(batch_size):
+    expected = (
+        "Invalid value for argument `batch_size`. Expected a positive integer. "
+        f"Received: batch_size={batch_size!r}"
+    )
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        datasets.load("mnist", batch_size=batch_size)
+
+
+@pytest.mark.parametrize("limit", [0, -5, 1.5])
+def test_bad_limit(limit):
+    expected = (
+        "Invalid value for argument `limit`. Expected a positive integer. "
+        f"Received: limit={limit!r}"
+    )
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        datasets.load("mnist", limit=limit)
+
+
+# --------------------------------------------------------------------------
+# Real data (Debian package dataset-fashion-mnist)
+
+
+@pytest.mark.skipif(
+    not os.path.isdir(DEBIAN_FASHION_MNIST),
+    reason="Debian package dataset-fashion-mnist is not installed",
+)
+def test_real_fashion_mnist_test_split(monkeypatch, tmp_path):
+    from tensorflow_datasets.core import constants
+
+    # Make sure the Debian folder is used, not some local TFDS copy.
+    monkeypatch.setattr(constants, "DATA_DIR", str(tmp_path))
+    assert datasets.source("fashion_mnist", split="test", download=False) == (
+        datasets.DataSource("idx", DEBIAN_FASHION_MNIST)
+    )
+    ds = datasets.load(
+        "fashion_mnist", "test", batch_size=128, limit=256, download=False
+    )
+    images, labels, sizes = collect(ds)
+    assert sizes == [128, 128]
+    assert images.shape == (256, 28, 28, 1) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0 and images.max() > 0.5
+    assert labels.dtype == np.int32 and set(labels) <= set(range(10))
+
+    first = datasets.load(
+        "fashion_mnist", "test[:2000]", batch_size=1000, download=False
+    )
+    assert set(collect(first)[1]) == set(range(10))
