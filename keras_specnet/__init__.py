@@ -1,0 +1,26 @@
+"""keras_specnet: SpecNet's spectral-domain convolutions as Keras 3 layers.
+
+Subpackages and modules:
+
+- `keras_specnet.layers`: `SpectralConv2D`, `SpectralTanh`, `ToSpectral`,
+  `ToSpatial`;
+- `keras_specnet.applications`: `LeNet5`, `SpecLeNet5`;
+- `keras_specnet.datasets`: `load(name, split, batch_size, ...)`;
+- `keras_specnet.memory`: training-memory measurements;
+- `keras_specnet.spectral`: the spectral-tensor format.
+"""
+
+__version__ = "0.1.0"
+
+try:
+    import tensorflow  # noqa: F401
+except ImportError as error:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "keras_specnet needs TensorFlow 2.16 or newer. Install it with "
+        "`pip install keras-specnet[tensorflow]`, or "
+        "`pip install keras-specnet[tensorflow-cpu]` for the CPU-only build."
+    ) from error
+
+from keras_specnet import applications, datasets, layers, memory, spectral  # noqa: E402
+
+__all__ = ["applications", "datasets", "layers", "memory", "spectral", "__version__"]

@@ -1,0 +1,83 @@
+"""Training memory, read from TensorFlow's own allocator.
+
+`tf.config.experimental.get_memory_info` counts the bytes that TensorFlow's
+allocator hands out on a device, exactly, on the CPU as on a GPU (once
+TensorFlow has allocated anything there). The figures here are therefore
+TensorFlow's tensors only: not the Python process, not the framework's
+code, not memory that a library allocates outside TensorFlow. On the CPU
+build measured here (TensorFlow 2.21), tensors smaller than about 256 KiB
+are not counted either: the figures are those of the large tensors,
+feature maps above all, which is what SpecNet is about.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+def default_device():
+    """`"GPU:0"` when TensorFlow sees a GPU, else `"CPU:0"`."""
+    return "GPU:0" if tf.config.list_logical_devices("GPU") else "CPU:0"
+
+
+def _snapshot(model):
+    """Current values of the model's and its optimizer's variables."""
+    variables = list(model.variables)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        variables += list(optimizer.variables)
+    return [(v, np.array(v.numpy())) for v in variables]
+
+
+def step_peak(model, x, y, device=None):
+    """Peak memory of one compiled training step of a compiled model.
+
+    Runs one step on `(x, y)` to trace the training function and create the
+    optimizer's slots, resets the allocator's peak, runs a second step and
+    reads the peak. The model's weights and optimizer state are restored
+    afterwards, so the measurement does not train the model.
+
+    Args:
+        model: a compiled `keras.Model`.
+        x: one batch of inputs.
+        y: the batch's targets.
+        device: `"CPU:0"`, `"GPU:0"`, ...; defaults to `default_device()`.
+
+    Returns:
+        A dict: `peak_bytes` (the allocator's peak during the step, all
+        live tensors included), `resident_bytes` (allocated before the step:
+        weights, optimizer state, the batch) and `step_bytes`, their
+        difference, the memory that the step itself needed.
+
+    Example:
+
+    ```python
+    model.compile("adam", "sparse_categorical_crossentropy")
+    info = step_peak(model, images[:64], labels[:64])
+    print(info["peak_bytes"] / 2**20, "MiB")
+    ```
+    """
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError(
+            "Invalid value for argument `model`. Expected a compiled model "
+            f"(call model.compile first). Received: model={model.name!r}"
+        )
+    device = device or default_device()
+    saved = _snapshot(model)
+    with tf.device(device):
+        x = tf.convert_to_tensor(x)
+        y = tf.convert_to_tensor(y)
+    try:
+        model.train_on_batch(x, y)
+        tf.config.experimental.reset_memory_stats(device)
+        resident = tf.config.experimental.get_memory_info(device)["current"]
+        model.train_on_batch(x, y)
+        peak = tf.config.experimental.get_memory_info(device)["peak"]
+    finally:
+        for variable, value in saved:
+            variable.assign(value)
+    return {
+        "device": device,
+        "peak_bytes": int(peak),
+        "resident_bytes": int(resident),
+        "step_bytes": int(peak - resident),
+    }

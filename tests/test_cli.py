@@ -1,0 +1,92 @@
+"""`specnet train` and `specnet report` on IDX files written by the test."""
+
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_specnet import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _write_idx(path, array):
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+    header += struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def idx_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    for prefix, n in [("train", 192), ("t10k", 64)]:
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 60, (n, 28, 28))
+        for i, c in enumerate(labels):  # a learnable bright bar per class
+            images[i, 2 * c + 4 : 2 * c + 6, 4:24] = 255
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", images)
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return tmp_path
+
+
+@pytest.mark.parametrize("model", ["lenet5", "spec_lenet5"])
+def test_train_writes_figures(model, idx_dir, tmp_path, capsys):
+    out = tmp_path / "run.json"
+    args = [
+        "train", "--model", model, "--dataset", "fashion_mnist",
+        "--epochs", "2", "--batch-size", "32", "--data-dir", str(idx_dir),
+        "--verbose", "0", "--output", str(out),
+    ]
+    if model == "spec_lenet5":
+        args += ["--beta", "0.2"]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert f"test accuracy              {result['test_accuracy']:.4f}" in printed
+    assert "training-step peak memory" in printed
+    assert result["model"] == model
+    assert result["beta"] == (0.2 if model == "spec_lenet5" else None)
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+    assert len(result["history"]["loss"]) == 2
+    assert result["params"] == result["trainable_params"] > 0
+    assert result["step_peak_bytes"] >= result["step_bytes"] > 0
+
+
+def test_report_prints_runs_side_by_side(tmp_path, capsys):
+    runs = []
+    for model, acc, step in [("lenet5", 0.9, 4 * 2**20), ("spec_lenet5", 0.885, 2**20)]:
+        path = tmp_path / f"{model}.json"
+        path.write_text(json.dumps({
+            "model": model, "dataset": "fashion_mnist", "epochs": 5,
+            "beta": None if model == "lenet5" else 0.1, "test_accuracy": acc,
+            "params": 107786, "step_peak_bytes": step + 2**20, "step_bytes": step,
+            "train_seconds": 10.0,
+        }))
+        runs.append(str(path))
+    assert cli.main(["report", *runs]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = {line.split("  ")[0]: line.split() for line in lines}
+    assert row["test accuracy"][-2:] == ["0.9000", "0.8850"]
+    assert row["accuracy vs first (points)"][-1] == "-1.50"
+    assert row["step bytes vs first"][-2:] == ["1.00x", "0.25x"]
+
+
+def test_beta_on_a_spatial_model_is_refused(idx_dir):
+    with pytest.raises(SystemExit, match="--beta applies to spectral models only"):
+        cli.main(["train", "--model", "lenet5", "--beta", "0.5",
+                  "--data-dir", str(idx_dir), "--verbose", "0"])
+
+
+def test_module_entry_point_help():
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_specnet", "train", "--help"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert done.returncode == 0
+    assert "--beta" in done.stdout and "--batch-size" in done.stdout

@@ -1,0 +1,50 @@
+"""keras_specnet.memory.step_peak."""
+
+import numpy as np
+import pytest
+
+import keras
+from keras_specnet import memory
+
+
+def _model(width):
+    inputs = keras.Input((16,))
+    x = keras.layers.Dense(width, activation="relu")(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_step_peak_reads_the_allocator_and_restores_the_model():
+    model = _model(512)
+    x = np.random.default_rng(0).random((512, 16)).astype("float32")
+    y = np.zeros(512, "int64")
+    model.train_on_batch(x, y)  # creates the optimizer state
+    before = [np.array(v) for v in model.variables + model.optimizer.variables]
+    info = memory.step_peak(model, x, y)
+    after = [np.array(v) for v in model.variables + model.optimizer.variables]
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    assert info["device"] == "CPU:0"
+    assert info["peak_bytes"] >= info["resident_bytes"] >= 0
+    assert info["step_bytes"] == info["peak_bytes"] - info["resident_bytes"]
+    # The activations of the hidden layer alone (512 x 512 float32, 1 MiB)
+    # are live during the step.
+    assert info["step_bytes"] >= 512 * 512 * 4
+
+
+def test_step_peak_grows_with_the_activations():
+    x = np.random.default_rng(0).random((256, 16)).astype("float32")
+    y = np.zeros(256, "int64")
+    small = memory.step_peak(_model(32), x, y)["step_bytes"]
+    large = memory.step_peak(_model(1024), x, y)["step_bytes"]
+    # 256 x 1024 float32 activations (1 MiB) against 256 x 32.
+    assert large - small > 256 * (1024 - 32) * 4
+
+
+def test_step_peak_needs_a_compiled_model():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    with pytest.raises(ValueError, match=r"Expected a compiled model"):
+        memory.step_peak(model, np.zeros((1, 4)), np.zeros((1, 1)))
