@@ -1,0 +1,50 @@
+# Two entry points for a fresh clone: `make demo` and `make test`.
+# Both create (or refresh, when setup.cfg changes) the virtual environment
+# .venv and install the package into it, CPU-only TensorFlow included.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FMNIST_DIR := /usr/share/datasets/fashion-mnist
+DEMO_EPOCHS ?= 5
+RUNS ?= runs
+
+.PHONY: demo test data install clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[tensorflow-cpu,plot,test]"
+	touch $(STAMP)
+
+# Fashion-MNIST for offline machines: Debian's dataset-fashion-mnist package.
+data:
+	@if [ -d $(FMNIST_DIR) ]; then \
+	  echo "Fashion-MNIST found in $(FMNIST_DIR)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -qq dataset-fashion-mnist || \
+	   (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)) \
+	  || echo "could not install dataset-fashion-mnist; see README.md (Data)"; \
+	elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  sudo apt-get install -y -qq dataset-fashion-mnist \
+	  || echo "could not install dataset-fashion-mnist; see README.md (Data)"; \
+	else \
+	  echo "no apt-get here: TFDS will be tried, or pass --data-dir (README.md, Data)"; \
+	fi
+
+demo: $(STAMP) data
+	$(PY) -m keras_specnet train --model lenet5 --dataset fashion_mnist \
+	  --epochs $(DEMO_EPOCHS) --output $(RUNS)/lenet5.json
+	$(PY) -m keras_specnet train --model spec_lenet5 --dataset fashion_mnist \
+	  --epochs $(DEMO_EPOCHS) --output $(RUNS)/spec_lenet5.json
+	@echo
+	$(PY) -m keras_specnet report $(RUNS)/lenet5.json $(RUNS)/spec_lenet5.json
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(RUNS) build *.egg-info
