@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
 DEMO_EPOCHS ?= 5
 RUNS ?= runs
+# Quiet TensorFlow's C++ start-up messages in the demo's output.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: demo test data install clean
 
