@@ -49,3 +49,14 @@ def one_of(name, value, choices):
     if value not in choices:
         raise invalid(name, f"one of {sorted(choices, key=str)}", value)
     return value
+
+
+def positive_number(name, value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not value > 0
+        or value == float("inf")
+    ):
+        raise invalid(name, "a finite number > 0", value)
+    return float(value)

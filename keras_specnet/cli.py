@@ -1,12 +1,15 @@
-"""The `specnet` command: train a model, compare runs.
+"""The `specnet` command: train a model, compare runs, list the models.
 
     specnet train --model spec_lenet5 --dataset fashion_mnist --epochs 5
     specnet report runs/lenet5.json runs/spec_lenet5.json
+    specnet models
 
 Also reachable as `python -m keras_specnet`.
 """
 
 import argparse
+import ast
+import inspect
 import json
 import os
 import platform
@@ -33,6 +36,17 @@ def _fraction(text):
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
     return value
+
+
+def _model_arg(text):
+    """`KEY=VALUE` with VALUE a Python literal (or else a string)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
 
 
 def _parser():
@@ -88,6 +102,14 @@ def _parser():
         default=None,
         help="folder of MNIST-format IDX files, or a TFDS data dir",
     )
+    train.add_argument(
+        "--model-arg",
+        type=_model_arg,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra builder argument, repeatable (e.g. width=0.25, fc_units=256)",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--output", default=None, help="write history and figures to this JSON file"
@@ -100,6 +122,10 @@ def _parser():
         "report", help="print the JSON results of several runs side by side"
     )
     report.add_argument("files", nargs="+")
+
+    commands.add_parser(
+        "models", help="list the registered models with their parameter counts"
+    )
     return parser
 
 
@@ -108,6 +134,14 @@ def _split(fraction):
         return "train", None
     cut = round(100 * (1 - fraction))
     return f"train[:{cut}%]", f"train[{cut}%:]"
+
+
+def _beta_of(builder, kwargs):
+    """The threshold a spectral builder used (given or default), else None."""
+    parameter = inspect.signature(builder).parameters.get("beta")
+    if parameter is None:
+        return None
+    return float(kwargs.get("beta", parameter.default))
 
 
 def train(args):
@@ -121,6 +155,14 @@ def train(args):
     spec = datasets.info(args.dataset)
     builder = applications.get(args.model)
     kwargs = {"input_shape": spec.input_shape, "classes": spec.classes}
+    kwargs.update(dict(args.model_arg))
+    unknown = set(kwargs) - set(inspect.signature(builder).parameters)
+    if unknown:
+        raise SystemExit(
+            f"specnet train: --model {args.model} takes no argument "
+            f"{', '.join(sorted(unknown))}; it takes "
+            f"{', '.join(inspect.signature(builder).parameters)}."
+        )
     if args.beta is not None:
         if args.model not in applications.SPECTRAL_MODELS:
             raise SystemExit(
@@ -166,9 +208,8 @@ def train(args):
     result = {
         "model": args.model,
         "dataset": args.dataset,
-        "beta": getattr(model.get_layer("conv1"), "beta", None)
-        if args.model in applications.SPECTRAL_MODELS
-        else None,
+        "beta": _beta_of(builder, kwargs),
+        "model_args": dict(args.model_arg),
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "optimizer": args.optimizer,
@@ -247,12 +288,36 @@ def report(args):
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
 
 
+def models(args):
+    """`specnet models`: the registry, with parameter counts."""
+    import keras
+
+    from keras_specnet import applications
+
+    header = ("model", "twin", "default beta", "params 28x28x1", "params 32x32x3")
+    rows = []
+    for name, builder in applications.MODELS.items():
+        counts = []
+        for shape in [(28, 28, 1), (32, 32, 3)]:
+            counts.append(f"{builder(input_shape=shape).count_params():,}")
+            keras.backend.clear_session()
+        beta = _beta_of(builder, {})
+        rows.append(
+            (name, applications.twin(name), "-" if beta is None else f"{beta:g}", *counts)
+        )
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.command == "train":
         train(args)
     elif args.command == "report":
         report(args)
+    elif args.command == "models":
+        models(args)
     return 0
 
 

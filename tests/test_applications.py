@@ -1,101 +1,178 @@
-"""LeNet5 and SpecLeNet5: shapes, parameters, serialisation, training."""
+"""The model builders: shapes, twins, serialisation, training, errors."""
 
 import numpy as np
 import pytest
 
 import keras
 from keras_specnet import applications
-from keras_specnet.applications import LeNet5, SpecLeNet5
+from keras_specnet.applications import (
+    AlexNet,
+    DenseNet,
+    LeNet5,
+    SpecAlexNet,
+    SpecDenseNet,
+    SpecLeNet5,
+    SpecVGG16,
+    VGG16,
+)
 from keras_specnet.layers import SpectralConv2D
 
-BUILDERS = [LeNet5, SpecLeNet5]
+# Small widths keep the suite fast; the architecture is the same.
+SMALL = {
+    "lenet5": {},
+    "spec_lenet5": {},
+    "alexnet": {"width": 0.125, "fc_units": 32},
+    "spec_alexnet": {"width": 0.125, "fc_units": 32},
+    "vgg16": {"width": 0.125, "fc_units": 32},
+    "spec_vgg16": {"width": 0.125, "fc_units": 32},
+    "densenet": {"width": 0.125, "num_layers": 3},
+    "spec_densenet": {"width": 0.125, "num_layers": 3},
+}
+NAMES = list(applications.MODELS)
 
 
-@pytest.mark.parametrize("builder", BUILDERS)
+def _build(name, **kwargs):
+    return applications.get(name)(**{**SMALL[name], **kwargs})
+
+
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
-def test_builds_and_predicts(builder, shape):
-    model = builder(input_shape=shape, classes=7)
-    out = model(np.zeros((2, *shape), "float32"))
-    assert out.shape == (2, 7)
+def test_builds_predicts_and_fits_one_batch(name, shape):
+    model = _build(name, input_shape=shape, classes=7)
+    x = np.random.default_rng(0).random((4, *shape)).astype("float32")
+    out = model(x)
+    assert out.shape == (4, 7)
     np.testing.assert_allclose(np.sum(out, axis=-1), 1.0, rtol=1e-5)
-    names = [layer.name for layer in model.layers]
-    assert names[1:] == [
-        "conv1", "pool1", "conv2", "pool2", "flatten", "fc1", "fc2", "predictions"
-    ]
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    loss = model.train_on_batch(x, np.arange(4))
+    assert np.isfinite(loss)
 
 
-def test_twins_have_the_same_parameters():
-    spatial, spec = LeNet5(), SpecLeNet5()
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("pooling", [None, "avg", "max"])
+def test_feature_extractor(name, pooling):
+    model = _build(name, include_top=False, pooling=pooling, input_shape=(32, 32, 3))
+    out = model(np.zeros((2, 32, 32, 3), "float32"))
+    assert len(out.shape) == (4 if pooling is None else 2)
+    assert out.shape[-1] == model.layers[-1].output.shape[-1]
+
+
+@pytest.mark.parametrize("name", ["alexnet", "spec_alexnet", "vgg16", "spec_vgg16", "densenet", "spec_densenet"])
+def test_imagenet_sized_input_builds(name):
+    model = _build(name, input_shape=(224, 224, 3), classes=1000)
+    assert model.output_shape == (None, 1000)
+
+
+def test_alexnet_stem_follows_the_input_size():
+    small = AlexNet(input_shape=(32, 32, 3), width=0.125, fc_units=8)
+    large = SpecAlexNet(input_shape=(224, 224, 3), width=0.125, fc_units=8)
+    assert small.get_layer("block1_conv1").kernel.shape[:2] == (5, 5)
+    stem = large.get_layer("block1_conv1")
+    assert stem.kernel.shape[:2] == (11, 11) and stem.strides == (4, 4)
+    assert stem.output.shape[1:3] == (56, 56)
+
+
+def _trainable(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+@pytest.mark.parametrize(
+    "spatial,spectral,kwargs",
+    [
+        (LeNet5, SpecLeNet5, {}),
+        (AlexNet, SpecAlexNet, {"width": 0.25, "fc_units": 64}),
+        (VGG16, SpecVGG16, {"width": 0.25, "fc_units": 64}),
+    ],
+)
+def test_twins_have_the_same_parameters(spatial, spectral, kwargs):
+    a, b = spatial(**kwargs), spectral(**kwargs)
+    assert a.count_params() == b.count_params()
+    shapes_a = {w.path.split("/")[0] + "/" + w.name: tuple(w.shape) for w in a.weights}
+    shapes_b = {w.path.split("/")[0] + "/" + w.name: tuple(w.shape) for w in b.weights}
+    assert shapes_a == shapes_b  # same layer names, same weight shapes
+
+
+def test_lenet_parameter_count():
     convs = (5 * 5 * 1 + 1) * 6 + (5 * 5 * 6 + 1) * 16
     dense = (7 * 7 * 16 + 1) * 120 + (120 + 1) * 84 + (84 + 1) * 10
-    assert spatial.count_params() == spec.count_params() == convs + dense
-    for a, b in zip(spatial.weights, spec.weights):
-        assert tuple(a.shape) == tuple(b.shape)
-    assert isinstance(spec.get_layer("conv1"), SpectralConv2D)
-    assert spec.get_layer("conv2").beta == applications.lenet.SPEC_LENET5_BETA
+    assert LeNet5().count_params() == SpecLeNet5().count_params() == convs + dense
 
 
-def test_spec_lenet_with_spatial_weights_and_no_threshold_is_a_spatial_net():
-    """beta=0: each SpectralConv2D + tanh stage equals Conv2D on the same weights
-    up to the activation, so copying weights reproduces the first conv exactly."""
-    spatial = LeNet5(activation=None)
-    spec = SpecLeNet5(beta=0.0)
-    spec.set_weights(spatial.get_weights())
-    x = np.random.default_rng(0).random((2, 28, 28, 1)).astype("float32")
-    conv_spec = spec.get_layer("conv1")
-    linear = SpectralConv2D.from_config(
-        {**conv_spec.get_config(), "activation": None, "name": "linear"}
+@pytest.mark.parametrize("width,num_layers", [(1.0, 6), (0.25, 3)])
+def test_densenet_difference_is_the_documented_one(width, num_layers):
+    spatial = DenseNet(width=width, num_layers=num_layers)
+    spectral = SpecDenseNet(width=width, num_layers=num_layers)
+    filters = max(1, round(64 * width))
+    convs = 1 + 2 * num_layers
+    # BN: scale + offset per channel, against one bias per channel.
+    assert _trainable(spatial) - _trainable(spectral) == filters * convs
+    plain = DenseNet(width=width, num_layers=num_layers, batch_norm=False)
+    assert plain.count_params() == spectral.count_params()
+
+
+def test_vgg_batch_norm_difference():
+    plain = VGG16(width=0.25, fc_units=16)
+    bn = VGG16(width=0.25, fc_units=16, batch_norm=True)
+    conv_channels = sum(
+        layer.filters for layer in plain.layers if isinstance(layer, keras.layers.Conv2D)
     )
-    linear.build(x.shape)
-    linear.set_weights(conv_spec.get_weights())
-    np.testing.assert_allclose(
-        linear(x), spatial.get_layer("conv1")(x), atol=1e-4
-    )
+    assert _trainable(bn) - _trainable(plain) == conv_channels
 
 
-@pytest.mark.parametrize("builder", BUILDERS)
-@pytest.mark.parametrize("pooling,shape", [(None, (2, 7, 7, 16)), ("avg", (2, 16)), ("max", (2, 16))])
-def test_feature_extractor(builder, pooling, shape):
-    model = builder(include_top=False, pooling=pooling)
-    assert model(np.zeros((2, 28, 28, 1), "float32")).shape == shape
-
-
-def test_input_tensor():
-    inputs = keras.Input((28, 28, 1))
-    model = SpecLeNet5(input_tensor=inputs, classes=3)
-    assert model.inputs[0] is inputs
-    assert model.output_shape == (None, 3)
-
-
-@pytest.mark.parametrize("builder", BUILDERS)
-def test_keras_file_round_trip(builder, tmp_path):
-    model = builder()
-    x = np.random.default_rng(1).random((3, 28, 28, 1)).astype("float32")
-    path = tmp_path / f"{model.name}.keras"
+@pytest.mark.parametrize("name", NAMES)
+def test_keras_file_round_trip(name, tmp_path):
+    model = _build(name, input_shape=(28, 28, 1))
+    x = np.random.default_rng(1).random((2, 28, 28, 1)).astype("float32")
+    path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_array_equal(loaded(x), model(x))
 
 
+def test_deterministic_layer_names():
+    names = [layer.name for layer in SpecVGG16(width=0.125, fc_units=8).layers]
+    assert names == [layer.name for layer in SpecVGG16(width=0.125, fc_units=8).layers]
+    assert names[1:6] == ["block1_fft", "block1_conv1", "block1_conv2", "block1_ifft", "block1_pool"]
+    lenet = [layer.name for layer in SpecLeNet5().layers]
+    assert lenet[1:] == [
+        "block1_conv1", "block1_pool", "block2_conv1", "block2_pool",
+        "flatten", "fc1", "fc2", "predictions",
+    ]
+    assert isinstance(SpecLeNet5().get_layer("block1_conv1"), SpectralConv2D)
+
+
+def test_input_tensor():
+    inputs = keras.Input((28, 28, 1))
+    model = SpecVGG16(input_tensor=inputs, classes=3, width=0.125, fc_units=8)
+    assert model.inputs[0] is inputs
+    assert model.output_shape == (None, 3)
+
+
 @pytest.mark.parametrize(
-    "kwargs,message",
+    "builder,kwargs,message",
     [
-        ({"classes": 0}, r"`classes`. Expected a positive integer. Received: classes=0"),
-        ({"pooling": "sum"}, r"`pooling`. Expected one of \[None, 'avg', 'max'\]. Received: pooling='sum'"),
-        ({"input_shape": (2, 2, 1)}, r"`input_shape`. Expected .* >= 4.* Received: input_shape=\(2, 2, 1\)"),
-        ({"input_shape": (28, 28)}, r"`input_shape`.*Received: input_shape=\(28, 28\)"),
-        ({"beta": -0.5}, r"`beta`. Expected a finite number >= 0. Received: beta=-0.5"),
+        (SpecLeNet5, {"classes": 0}, r"`classes`. Expected a positive integer. Received: classes=0"),
+        (SpecLeNet5, {"pooling": "sum"}, r"`pooling`. Expected one of \[None, 'avg', 'max'\]. Received: pooling='sum'"),
+        (SpecLeNet5, {"input_shape": (2, 2, 1)}, r"`input_shape`. Expected .* >= 4.* Received: input_shape=\(2, 2, 1\)"),
+        (SpecVGG16, {"input_shape": (28, 28)}, r"`input_shape`.*Received: input_shape=\(28, 28\)"),
+        (SpecLeNet5, {"beta": -0.5}, r"`beta`. Expected a finite number >= 0. Received: beta=-0.5"),
+        (SpecVGG16, {"width": 0}, r"`width`. Expected a finite number > 0. Received: width=0"),
+        (AlexNet, {"fc_units": 0}, r"`fc_units`. Expected a positive integer. Received: fc_units=0"),
+        (SpecDenseNet, {"num_layers": 0}, r"`num_layers`. Expected a positive integer. Received: num_layers=0"),
+        (SpecVGG16, {"fft_padding": "wide"}, r"`fft_padding`. Expected None, 'linear' or an integer >= 0. Received: fft_padding='wide'"),
     ],
 )
-def test_errors(kwargs, message):
+def test_errors(builder, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        SpecLeNet5(**kwargs)
+        builder(**kwargs)
 
 
 def test_registry():
-    assert applications.get("spec_lenet5") is SpecLeNet5
-    assert applications.SPECTRAL_MODELS == {"spec_lenet5"}
-    with pytest.raises(ValueError, match=r"`model`. Expected one of \['lenet5', 'spec_lenet5'\]"):
+    assert applications.get("spec_densenet") is SpecDenseNet
+    assert applications.twin("vgg16") == "spec_vgg16"
+    assert applications.twin("spec_alexnet") == "alexnet"
+    assert applications.SPECTRAL_MODELS == {n for n in NAMES if n.startswith("spec_")}
+    with pytest.raises(ValueError, match=r"`model`. Expected one of \[.*'spec_densenet'.*\]. Received: model='resnet'"):
         applications.get("resnet")
 
 

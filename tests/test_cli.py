@@ -90,3 +90,34 @@ def test_module_entry_point_help():
     )
     assert done.returncode == 0
     assert "--beta" in done.stdout and "--batch-size" in done.stdout
+
+
+def test_models_lists_the_registry_with_parameter_counts(capsys):
+    assert cli.main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    from keras_specnet import applications
+
+    assert set(rows) == set(applications.MODELS)
+    assert rows["spec_lenet5"][1] == "lenet5"
+    assert rows["lenet5"][3] == f"{applications.LeNet5().count_params():,}"
+    assert rows["spec_vgg16"][2] == "0.1"
+
+
+def test_model_args_reach_the_builder(idx_dir, tmp_path):
+    out = tmp_path / "vgg.json"
+    cli.main([
+        "train", "--model", "spec_vgg16", "--model-arg", "width=0.125",
+        "--model-arg", "fc_units=16", "--epochs", "1", "--limit", "64",
+        "--data-dir", str(idx_dir), "--verbose", "0", "--output", str(out),
+    ])
+    result = json.loads(out.read_text())
+    from keras_specnet.applications import SpecVGG16
+
+    expected = SpecVGG16(input_shape=(28, 28, 1), width=0.125, fc_units=16)
+    assert result["params"] == expected.count_params()
+    assert result["model_args"] == {"width": 0.125, "fc_units": 16}
+    assert result["beta"] == 0.1
+    with pytest.raises(SystemExit, match="takes no argument depth"):
+        cli.main(["train", "--model", "vgg16", "--model-arg", "depth=3",
+                  "--data-dir", str(idx_dir), "--verbose", "0"])

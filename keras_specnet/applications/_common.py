@@ -32,11 +32,11 @@ def model_input(input_tensor, input_shape, default_shape, min_size, name):
             input_shape,
         )
     if input_tensor is None:
-        inputs = keras.Input(shape=input_shape)
+        inputs = keras.Input(shape=input_shape, name="input")
         return inputs, inputs
     if keras.backend.is_keras_tensor(input_tensor):
         return keras.utils.get_source_inputs(input_tensor), input_tensor
-    inputs = keras.Input(tensor=input_tensor, shape=input_shape)
+    inputs = keras.Input(tensor=input_tensor, shape=input_shape, name="input")
     return inputs, inputs
 
 

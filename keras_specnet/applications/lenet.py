@@ -1,64 +1,28 @@
 """LeNet-5 and its SpecNet twin, SpecLeNet-5."""
 
-import keras
-
-from keras_specnet import _checks
-from keras_specnet.applications import _common
-from keras_specnet.layers import SpectralConv2D
+from keras_specnet.applications.plain import plain_cnn
 
 #: SpecLeNet5's default threshold (orthonormal spectrum; see SpectralConv2D).
 SPEC_LENET5_BETA = 0.1
 
-# (filters, kernel size) of the two convolutions, and the dense layers.
-_CONVS = ((6, 5), (16, 5))
-_DENSE = (120, 84)
+#: Two blocks of one 5x5 convolution (6 and 16 filters).
+CONVS = (((6, 5),), ((16, 5),))
+FC_UNITS = (120, 84)
 
 
-def lenet5(
-    spectral,
-    include_top=True,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    activation="tanh",
-    beta=SPEC_LENET5_BETA,
-    name="lenet5",
-):
-    """Builds LeNet-5 (`spectral=False`) or SpecLeNet-5 (`spectral=True`).
-
-    Both have two 5x5 convolutions (6 and 16 filters, "same" size), each
-    followed by 2x2 max pooling, then dense layers of 120 and 84 units and
-    the classifier. In the spectral model each convolution is a
-    `SpectralConv2D` with SpecNet's spectral tanh and threshold `beta`,
-    returning to the spatial domain before its pooling; the dense layers
-    are the same in both.
-    """
-    _common.check_head(include_top, pooling, classes)
-    if spectral:
-        beta = _checks.non_negative_number("beta", beta)
-    inputs, x = _common.model_input(input_tensor, input_shape, (28, 28, 1), 4, name)
-    for i, (filters, size) in enumerate(_CONVS, start=1):
-        if spectral:
-            x = SpectralConv2D(
-                filters,
-                size,
-                beta=beta,
-                activation="spectral_tanh",
-                output_domain="spatial",
-                name=f"conv{i}",
-            )(x)
-        else:
-            x = keras.layers.Conv2D(
-                filters, size, padding="same", activation=activation, name=f"conv{i}"
-            )(x)
-        x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
-    hidden = [(units, activation) for units in _DENSE]
-    outputs = _common.head(
-        x, include_top, pooling, classes, classifier_activation, hidden
+def _lenet5(spectral, beta, activation, **kwargs):
+    return plain_cnn(
+        CONVS,
+        spectral=spectral,
+        beta=beta,
+        pool=(2, 2),
+        fc_units=FC_UNITS,
+        activation=activation,
+        dense_activation=activation,
+        default_shape=(28, 28, 1),
+        min_size=4,
+        **kwargs,
     )
-    return keras.Model(inputs, outputs, name=name)
 
 
 def LeNet5(
@@ -110,15 +74,16 @@ def LeNet5(
         Y. LeCun, L. Bottou, Y. Bengio, P. Haffner. "Gradient-based learning
         applied to document recognition", Proc. IEEE 86(11), 1998.
     """
-    return lenet5(
+    return _lenet5(
         False,
+        None,
+        activation,
         include_top=include_top,
         input_tensor=input_tensor,
         input_shape=input_shape,
         pooling=pooling,
         classes=classes,
         classifier_activation=classifier_activation,
-        activation=activation,
         name=name,
     )
 
@@ -132,6 +97,7 @@ def SpecLeNet5(
     classifier_activation="softmax",
     beta=SPEC_LENET5_BETA,
     activation="tanh",
+    fft_padding=None,
     name="spec_lenet5",
 ):
     """SpecLeNet-5: LeNet-5 with its convolutions in the spectral domain.
@@ -153,9 +119,12 @@ def SpecLeNet5(
         classifier_activation: Activation of the classifier. Defaults to
             `"softmax"`.
         beta: float >= 0. Spectral threshold of both convolutions, on the
-            orthonormal spectrum. Defaults to `SPEC_LENET5_BETA`.
+            orthonormal spectrum. Defaults to `SPEC_LENET5_BETA` (0.1).
         activation: Activation of the dense layers (as in `LeNet5`).
             Defaults to `"tanh"`.
+        fft_padding: `None` (pad each map by `k - 1` before its FFT),
+            `"linear"` (the same for one-convolution blocks) or an int.
+            Defaults to `None`.
         name: str. Model name. Defaults to `"spec_lenet5"`.
 
     Returns:
@@ -175,15 +144,16 @@ def SpecLeNet5(
         B. Guan et al. "SpecNet: Spectral Domain Convolutional Neural
         Network", arXiv:2103.10274.
     """
-    return lenet5(
+    return _lenet5(
         True,
+        beta,
+        activation,
         include_top=include_top,
         input_tensor=input_tensor,
         input_shape=input_shape,
         pooling=pooling,
         classes=classes,
         classifier_activation=classifier_activation,
-        activation=activation,
-        beta=beta,
+        fft_padding=fft_padding,
         name=name,
     )

@@ -1,0 +1,131 @@
+"""Building blocks shared by the model builders: spatial and spectral twins.
+
+A *block* is a run of convolutions between two poolings. The spatial block
+is `Conv2D(padding="same")` (+ batch normalisation) + activation per
+convolution. Its spectral twin, as in SpecNet's Algorithm 1, takes the FFT
+of the block's input once, applies every convolution as a
+`SpectralConv2D` with threshold `beta` and spectral tanh, and returns to
+the spatial domain (inverse FFT and crop) for the pooling that follows.
+Both name their layers `f"{name}_conv{i}"`, so the twins' weights line up
+by name.
+"""
+
+import keras
+
+from keras_specnet import _checks
+from keras_specnet.layers import SpectralConv2D, ToSpatial, ToSpectral
+
+#: Activation of the spectral blocks; `None` makes a block linear.
+SPECTRAL_ACTIVATION = "spectral_tanh"
+
+
+def fft_padding_of(convs, fft_padding):
+    """The zero padding a spectral block adds before its FFT.
+
+    Args:
+        convs: the block's `(filters, kernel_size)` pairs, in order.
+        fft_padding: `None` (Algorithm 1 of the paper: `k - 1` for the
+            largest kernel `k`, the convolutions after the first being
+            circular over that size), `"linear"` (the sum of `k - 1` over
+            the block: every convolution linear, bigger spectra) or an int.
+    """
+    if fft_padding is None:
+        return max(k for _, k in convs) - 1
+    if fft_padding == "linear":
+        return sum(k - 1 for _, k in convs)
+    if isinstance(fft_padding, bool) or not isinstance(fft_padding, int) or fft_padding < 0:
+        raise _checks.invalid(
+            "fft_padding", "None, 'linear' or an integer >= 0", fft_padding
+        )
+    return fft_padding
+
+
+def conv_block(
+    x, convs, activation="relu", batch_norm=False, strides=1, name="block"
+):
+    """Spatial block: per convolution `Conv2D(padding="same")` [+ BN] + activation.
+
+    Args:
+        x: real NHWC tensor.
+        convs: sequence of `(filters, kernel_size)`.
+        activation: activation after each convolution (after BN if any).
+        batch_norm: bool. Batch normalisation after each convolution (the
+            convolution then has no bias).
+        strides: strides of the first convolution.
+        name: prefix of the layer names.
+    """
+    for i, (filters, size) in enumerate(convs, start=1):
+        x = keras.layers.Conv2D(
+            filters,
+            size,
+            strides=strides if i == 1 else 1,
+            padding="same",
+            use_bias=not batch_norm,
+            name=f"{name}_conv{i}",
+        )(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = keras.layers.Activation(activation, name=f"{name}_{activation}{i}")(x)
+    return x
+
+
+def spectral_block(
+    x,
+    convs,
+    beta,
+    activation=SPECTRAL_ACTIVATION,
+    fft_padding=None,
+    strides=1,
+    name="block",
+):
+    """Spectral block: FFT, `SpectralConv2D`s, inverse FFT and crop.
+
+    A block of one convolution padded by `k - 1` (Algorithm 1's size) is a
+    single `SpectralConv2D` with `output_domain="spatial"`, and may have
+    `strides`. Any other block is `ToSpectral` + `SpectralConv2D`s +
+    `ToSpatial`.
+
+    Args:
+        x: real NHWC tensor with known height and width.
+        convs: sequence of `(filters, kernel_size)`.
+        beta: spectral threshold of every convolution.
+        activation: `"spectral_tanh"`, or `None` for a linear block.
+        fft_padding: see `fft_padding_of`.
+        strides: strides of a one-convolution block (downsampling after the
+            inverse FFT).
+        name: prefix of the layer names.
+
+    Returns:
+        The real map, of the input's height and width (divided by `strides`).
+    """
+    padding = fft_padding_of(convs, fft_padding)
+    if len(convs) == 1 and padding == convs[0][1] - 1:
+        filters, size = convs[0]
+        return SpectralConv2D(
+            filters,
+            size,
+            strides=strides,
+            beta=beta,
+            activation=activation,
+            output_domain="spatial",
+            name=f"{name}_conv1",
+        )(x)
+    if strides != 1:
+        raise _checks.invalid(
+            "strides",
+            "1 for a spectral block of several convolutions or with extra "
+            "FFT padding",
+            strides,
+        )
+    size = tuple(x.shape[1:3])
+    z = ToSpectral(padding, name=f"{name}_fft")(x)
+    for i, (filters, kernel) in enumerate(convs, start=1):
+        z = SpectralConv2D(
+            filters, kernel, beta=beta, activation=activation, name=f"{name}_conv{i}"
+        )(z)
+    return ToSpatial(size, name=f"{name}_ifft")(z)
+
+
+def scaled(filters, width):
+    """`filters * width`, rounded, at least 1 (the width multiplier)."""
+    return max(1, int(round(filters * width)))
