@@ -12,7 +12,7 @@ RUNS ?= runs
 # Quiet TensorFlow's C++ start-up messages in the demo's output.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test data install clean
+.PHONY: demo test data install clean twins
 
 install: $(STAMP)
 
@@ -44,6 +44,23 @@ demo: $(STAMP) data
 	  --epochs $(DEMO_EPOCHS) --output $(RUNS)/spec_lenet5.json
 	@echo
 	$(PY) -m keras_specnet report $(RUNS)/lenet5.json $(RUNS)/spec_lenet5.json
+
+# The paper's architectures and their SpecNet twins, each pair with the same
+# budget (a subset of Fashion-MNIST, small widths for 2 CPU cores).
+TWINS_BUDGET ?= --epochs 3 --limit 20000 --verbose 2
+ALEXNET_ARGS ?= --model-arg width=0.25 --model-arg fc_units=256
+VGG16_ARGS ?= --model-arg width=0.25 --model-arg fc_units=256
+DENSENET_ARGS ?= --model-arg width=0.5
+
+twins: $(STAMP) data
+	$(PY) -m keras_specnet train --model alexnet $(ALEXNET_ARGS) $(TWINS_BUDGET) --output $(RUNS)/alexnet.json
+	$(PY) -m keras_specnet train --model spec_alexnet $(ALEXNET_ARGS) $(TWINS_BUDGET) --output $(RUNS)/spec_alexnet.json
+	$(PY) -m keras_specnet train --model vgg16 $(VGG16_ARGS) $(TWINS_BUDGET) --output $(RUNS)/vgg16.json
+	$(PY) -m keras_specnet train --model spec_vgg16 $(VGG16_ARGS) $(TWINS_BUDGET) --output $(RUNS)/spec_vgg16.json
+	$(PY) -m keras_specnet train --model densenet $(DENSENET_ARGS) $(TWINS_BUDGET) --output $(RUNS)/densenet.json
+	$(PY) -m keras_specnet train --model spec_densenet $(DENSENET_ARGS) $(TWINS_BUDGET) --output $(RUNS)/spec_densenet.json
+	@for m in alexnet vgg16 densenet; do echo; \
+	  $(PY) -m keras_specnet report $(RUNS)/$$m.json $(RUNS)/spec_$$m.json; done
 
 test: $(STAMP)
 	$(PY) -m pytest -q
