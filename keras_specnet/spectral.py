@@ -187,3 +187,31 @@ def spectral_tanh(z):
 def zero_fraction(z):
     """Fraction of exactly-zero entries of a spectral tensor."""
     return tf.math.zero_fraction(tf.abs(z))
+
+
+def plane_moments(z):
+    """Per-sample mean and mean square of the maps behind a spectral tensor.
+
+    Both are over the whole `P x Q` plane (padding included), read from the
+    spectrum alone: the mean is the DC term over `sqrt(P * Q)`, the mean
+    square the spectrum's energy over `P * Q` (Parseval), each column of the
+    half spectrum counted twice except the first and, `Q` being even, the
+    last.
+
+    Returns:
+        Two float32 tensors `(batch, channels)`.
+    """
+    rows, cols = fft_size_of(z.shape)
+    half = int(z.shape[2])
+    weights = np.full(half, 2.0, np.float32)
+    weights[0] = weights[-1] = 1.0
+    power = tf.math.real(z) ** 2 + tf.math.imag(z) ** 2
+    energy = tf.einsum("bpqc,q->bc", power, tf.constant(weights))
+    mean = tf.math.real(z[:, 0, 0, :]) / math.sqrt(rows * cols)
+    return mean, energy / (rows * cols)
+
+
+def affine(z, scale, shift):
+    """The spectrum of `scale * x + shift` (per channel) given that of `x`."""
+    z = z * tf.cast(tf.complex(scale, tf.zeros_like(scale)), z.dtype)
+    return add_bias(z, shift)

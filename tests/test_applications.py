@@ -201,3 +201,37 @@ def test_short_fit_lowers_the_loss():
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert after < 0.5 * before
     assert accuracy > 0.5
+
+
+@pytest.mark.parametrize("builder,kwargs", [
+    (SpecVGG16, {"width": 0.125, "fc_units": 16}),
+    (SpecDenseNet, {"width": 0.125, "num_layers": 2}),
+])
+def test_spectral_batch_norm_option(builder, kwargs, tmp_path):
+    plain = builder(**kwargs)
+    normed = builder(batch_norm=True, **kwargs)
+    in_channels = sum(
+        layer.kernel.shape[2] for layer in plain.layers if isinstance(layer, SpectralConv2D)
+    )
+    # A scale and an offset per input channel of each spectral convolution.
+    assert _trainable(normed) - _trainable(plain) == 2 * in_channels
+    x = np.random.default_rng(2).random((4, 32, 32, 3)).astype("float32")
+    normed.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert np.isfinite(normed.train_on_batch(x, np.arange(4)))
+    path = tmp_path / "normed.keras"
+    normed.save(path)
+    np.testing.assert_array_equal(keras.saving.load_model(path)(x), normed(x))
+
+
+def test_spectral_batch_norm_keeps_deep_spectra_alive():
+    """Without normalisation a threshold of 0.1 zeroes the deep blocks of a
+    fresh SpecVGG16; with it their spectra stay at unit scale."""
+    x = np.random.default_rng(3).random((16, 32, 32, 3)).astype("float32")
+
+    def deep_rms(model):
+        z = keras.Model(model.input, model.get_layer("block4_conv3").output)(x, training=True)
+        return float(np.sqrt(np.mean(np.abs(np.asarray(z)) ** 2)))
+
+    kwargs = {"width": 0.25, "fc_units": 16, "beta": 0.1}
+    assert deep_rms(SpecVGG16(**kwargs)) < 1e-3
+    assert deep_rms(SpecVGG16(batch_norm=True, **kwargs)) > 0.1

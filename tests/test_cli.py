@@ -101,7 +101,9 @@ def test_models_lists_the_registry_with_parameter_counts(capsys):
     assert set(rows) == set(applications.MODELS)
     assert rows["spec_lenet5"][1] == "lenet5"
     assert rows["lenet5"][3] == f"{applications.LeNet5().count_params():,}"
-    assert rows["spec_vgg16"][2] == "0.1"
+    from keras_specnet.applications import vgg
+
+    assert rows["spec_vgg16"][2] == f"{vgg.SPEC_VGG16_BETA:g}"
 
 
 def test_model_args_reach_the_builder(idx_dir, tmp_path):

@@ -14,6 +14,7 @@ LARGE_INPUT = 64
 def alexnet(
     spectral,
     width=1.0,
+    activation="relu",
     fc_units=4096,
     beta=SPEC_ALEXNET_BETA,
     fft_padding=None,
@@ -50,7 +51,7 @@ def alexnet(
         beta=beta,
         pool=(3, 2),
         fc_units=(fc_units, fc_units),
-        activation="relu",
+        activation=activation,
         dense_activation="relu",
         fft_padding=fft_padding,
         first_strides=stem[1],
@@ -75,6 +76,7 @@ def AlexNet(
     classifier_activation="softmax",
     width=1.0,
     fc_units=4096,
+    activation="relu",
     name="alexnet",
 ):
     """AlexNet, the spatial twin of `SpecAlexNet`.
@@ -100,6 +102,9 @@ def AlexNet(
         width: float > 0. Multiplies every convolution's filters. Defaults
             to `1.0`.
         fc_units: int. Units of the two dense layers. Defaults to `4096`.
+        activation: Activation of the convolutions (the dense layers use
+            ReLU). Defaults to `"relu"`; `"tanh"` is the spatial counterpart
+            of the Spec model's spectral tanh.
         name: str. Model name. Defaults to `"alexnet"`.
 
     Returns:
@@ -122,6 +127,7 @@ def AlexNet(
     return alexnet(
         False,
         width=width,
+        activation=activation,
         fc_units=fc_units,
         include_top=include_top,
         input_tensor=input_tensor,

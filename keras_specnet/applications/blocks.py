@@ -13,7 +13,12 @@ by name.
 import keras
 
 from keras_specnet import _checks
-from keras_specnet.layers import SpectralConv2D, ToSpatial, ToSpectral
+from keras_specnet.layers import (
+    SpectralBatchNormalization,
+    SpectralConv2D,
+    ToSpatial,
+    ToSpectral,
+)
 
 #: Activation of the spectral blocks; `None` makes a block linear.
 SPECTRAL_ACTIVATION = "spectral_tanh"
@@ -76,6 +81,7 @@ def spectral_block(
     activation=SPECTRAL_ACTIVATION,
     fft_padding=None,
     strides=1,
+    batch_norm=False,
     name="block",
 ):
     """Spectral block: FFT, `SpectralConv2D`s, inverse FFT and crop.
@@ -93,13 +99,17 @@ def spectral_block(
         fft_padding: see `fft_padding_of`.
         strides: strides of a one-convolution block (downsampling after the
             inverse FFT).
+        batch_norm: bool. A `SpectralBatchNormalization` before each
+            convolution (named `f"{name}_sbn{i}"`), so that every
+            convolution sees unit-variance maps and `beta` keeps its meaning
+            at any depth.
         name: prefix of the layer names.
 
     Returns:
         The real map, of the input's height and width (divided by `strides`).
     """
     padding = fft_padding_of(convs, fft_padding)
-    if len(convs) == 1 and padding == convs[0][1] - 1:
+    if len(convs) == 1 and padding == convs[0][1] - 1 and not batch_norm:
         filters, size = convs[0]
         return SpectralConv2D(
             filters,
@@ -113,13 +123,15 @@ def spectral_block(
     if strides != 1:
         raise _checks.invalid(
             "strides",
-            "1 for a spectral block of several convolutions or with extra "
-            "FFT padding",
+            "1 for a spectral block of several convolutions, with extra "
+            "FFT padding or with batch normalisation",
             strides,
         )
     size = tuple(x.shape[1:3])
     z = ToSpectral(padding, name=f"{name}_fft")(x)
     for i, (filters, kernel) in enumerate(convs, start=1):
+        if batch_norm:
+            z = SpectralBatchNormalization(name=f"{name}_sbn{i}")(z)
         z = SpectralConv2D(
             filters, kernel, beta=beta, activation=activation, name=f"{name}_conv{i}"
         )(z)

@@ -4,7 +4,13 @@ import keras
 
 from keras_specnet import _checks
 from keras_specnet.applications import _common, blocks
-from keras_specnet.layers import SpectralConcatenate, SpectralConv2D, ToSpatial, ToSpectral
+from keras_specnet.layers import (
+    SpectralBatchNormalization,
+    SpectralConcatenate,
+    SpectralConv2D,
+    ToSpatial,
+    ToSpectral,
+)
 
 #: SpecDenseNet's default threshold (orthonormal spectrum).
 SPEC_DENSENET_BETA = 0.1
@@ -38,6 +44,7 @@ def spectral_dense_block(
     beta,
     activation=blocks.SPECTRAL_ACTIVATION,
     fft_padding=2,
+    batch_norm=False,
     name="dense",
 ):
     """Spectral dense block: one FFT, every layer and concatenation spectral.
@@ -49,6 +56,8 @@ def spectral_dense_block(
         beta: spectral threshold of every convolution.
         activation: `"spectral_tanh"`, or `None` for a linear block.
         fft_padding: int, zero rows and columns added before the FFT.
+        batch_norm: bool. A `SpectralBatchNormalization` before each
+            convolution (`f"{name}_layer{i}_sbn{j}"`).
         name: prefix of the layer names (`f"{name}_layer{i}_conv{j}"`).
 
     Returns:
@@ -59,6 +68,8 @@ def spectral_dense_block(
     for i in range(1, num_layers + 1):
         y = z
         for j, (filters, kernel) in enumerate(convs, start=1):
+            if batch_norm:
+                y = SpectralBatchNormalization(name=f"{name}_layer{i}_sbn{j}")(y)
             y = SpectralConv2D(
                 filters,
                 kernel,
@@ -98,14 +109,22 @@ def densenet(
         input_tensor, input_shape, (32, 32, 3), 4, name
     )
     if spectral:
-        x = blocks.spectral_block(x, [(filters, 3)], beta, name="stem")
+        x = blocks.spectral_block(
+            x, [(filters, 3)], beta, batch_norm=batch_norm, name="stem"
+        )
     else:
         x = blocks.conv_block(x, [(filters, 3)], "relu", batch_norm, name="stem")
     x = keras.layers.MaxPooling2D(2, padding="same", name="stem_pool")(x)
 
     if spectral:
         x = spectral_dense_block(
-            x, num_layers, layer_convs, beta, fft_padding=padding, name="dense"
+            x,
+            num_layers,
+            layer_convs,
+            beta,
+            fft_padding=padding,
+            batch_norm=batch_norm,
+            name="dense",
         )
     else:
         x = dense_block(x, num_layers, layer_convs, batch_norm=batch_norm, name="dense")
@@ -202,6 +221,7 @@ def SpecDenseNet(
     width=1.0,
     num_layers=6,
     fft_padding=None,
+    batch_norm=False,
     name="spec_densenet",
 ):
     """SpecDenseNet, as in Table 1 of the SpecNet paper.
@@ -220,8 +240,9 @@ def SpecDenseNet(
     biases but a BN scale and offset per channel of each convolution: one
     trainable parameter more per output channel of each convolution
     (`64 x (1 + 2 x num_layers)` = 832 at width 1), plus the BN moving
-    statistics (non-trainable). SpecDenseNet has no BN: as in the SpecNet
-    papers, it is removed.
+    statistics (non-trainable). SpecDenseNet has no BN by default: as in
+    the SpecNet papers, it is removed. `batch_norm=True` puts an exact
+    `SpectralBatchNormalization` before each spectral convolution instead.
 
     Args:
         include_top: bool. Whether to include the pooling and classifier.
@@ -244,6 +265,8 @@ def SpecDenseNet(
             size; the paper's Table 1 pads by 3), `"linear"` (2 per 3x3
             convolution: exactly linear, much larger spectra) or an int.
             Defaults to `None`.
+        batch_norm: bool. `SpectralBatchNormalization` before each
+            convolution. Defaults to `False`.
         name: str. Model name. Defaults to `"spec_densenet"`.
 
     Returns:
@@ -267,6 +290,7 @@ def SpecDenseNet(
         num_layers=num_layers,
         beta=beta,
         fft_padding=fft_padding,
+        batch_norm=batch_norm,
         include_top=include_top,
         input_tensor=input_tensor,
         input_shape=input_shape,

@@ -47,7 +47,9 @@ def plain_cnn(
         fc_units: units of the dense layers before the classifier.
         activation: activation of the spatial convolutions.
         dense_activation: activation of the dense layers (both twins).
-        batch_norm: bool. Batch normalisation in the spatial blocks.
+        batch_norm: bool. Batch normalisation: after each convolution in a
+            spatial block, `SpectralBatchNormalization` before each
+            convolution in a spectral block.
         fft_padding: see `blocks.fft_padding_of`.
         first_strides: strides of the first convolution.
         include_top, input_tensor, input_shape, pooling, classes,
@@ -73,6 +75,7 @@ def plain_cnn(
                 beta,
                 fft_padding=fft_padding,
                 strides=strides,
+                batch_norm=batch_norm,
                 name=f"block{i}",
             )
         else:

@@ -5,7 +5,7 @@ from keras_specnet.applications import blocks
 from keras_specnet.applications.plain import plain_cnn
 
 #: SpecVGG16's default threshold (orthonormal spectrum).
-SPEC_VGG16_BETA = 0.1
+SPEC_VGG16_BETA = 0.01
 
 #: Filters of the 13 3x3 convolutions, one tuple per block.
 FILTERS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -14,6 +14,7 @@ FILTERS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 51
 def vgg16(
     spectral,
     width=1.0,
+    activation="relu",
     fc_units=512,
     batch_norm=False,
     beta=SPEC_VGG16_BETA,
@@ -36,7 +37,7 @@ def vgg16(
         beta=beta,
         pool=(2, 2),
         fc_units=(fc_units, fc_units),
-        activation="relu",
+        activation=activation,
         dense_activation="relu",
         batch_norm=batch_norm,
         fft_padding=fft_padding,
@@ -62,6 +63,7 @@ def VGG16(
     width=1.0,
     fc_units=512,
     batch_norm=False,
+    activation="relu",
     name="vgg16",
 ):
     """VGG-16 for small and large images, the spatial twin of `SpecVGG16`.
@@ -89,6 +91,9 @@ def VGG16(
         fc_units: int. Units of the two dense layers. Defaults to `512`.
         batch_norm: bool. Batch normalisation after each convolution (the
             original VGG-16 has none). Defaults to `False`.
+        activation: Activation of the convolutions (the dense layers use
+            ReLU). Defaults to `"relu"`; `"tanh"` is the spatial counterpart
+            of the Spec model's spectral tanh.
         name: str. Model name. Defaults to `"vgg16"`.
 
     Returns:
@@ -109,6 +114,7 @@ def VGG16(
     return vgg16(
         False,
         width=width,
+        activation=activation,
         fc_units=fc_units,
         batch_norm=batch_norm,
         include_top=include_top,
@@ -132,6 +138,7 @@ def SpecVGG16(
     width=1.0,
     fc_units=512,
     fft_padding=None,
+    batch_norm=False,
     name="spec_vgg16",
 ):
     """SpecVGG-16: each VGG-16 block as one spectral block.
@@ -143,11 +150,15 @@ def SpecVGG16(
     `VGG16`'s. With the same `width` and `fc_units` it has exactly the
     parameters of `VGG16(batch_norm=False)`.
 
-    Batch normalisation: there is none, as in the SpecNet papers (the ICASSP
-    version removes the spatial model's BN, having no exact spectral
-    equivalent inside a block). `VGG16(batch_norm=True)` has 2 trainable
-    parameters more per channel of each convolution and no convolution
-    biases.
+    Batch normalisation: none by default, as in the SpecNet papers (the
+    ICASSP version removes the spatial model's BN). `batch_norm=True` puts
+    an exact `SpectralBatchNormalization` before each convolution, which
+    keeps the spectra of deep blocks at the scale `beta` is defined on
+    (without it, `beta=0.1` zeroes every spectrum from the fourth block on
+    at initialisation and the model does not train; hence the low default
+    `beta`). It adds 2 trainable parameters per input channel of each
+    convolution. `VGG16(batch_norm=True)` has 2 trainable parameters more
+    per output channel of each convolution and no convolution biases.
 
     Args:
         include_top: bool. Whether to include the dense layers and the
@@ -161,7 +172,8 @@ def SpecVGG16(
         classifier_activation: Activation of the classifier. Defaults to
             `"softmax"`.
         beta: float >= 0. Spectral threshold, on the orthonormal spectrum.
-            Defaults to `SPEC_VGG16_BETA` (0.1).
+            Defaults to `SPEC_VGG16_BETA` (0.01; see the README on why not
+            more without normalisation).
         width: float > 0. Multiplies every convolution's filters. Defaults
             to `1.0`.
         fc_units: int. Units of the two dense layers. Defaults to `512`.
@@ -169,6 +181,8 @@ def SpecVGG16(
             the block's later convolutions are circular over that size),
             `"linear"` (pad by 2 per convolution: exactly linear, larger
             spectra) or an int. Defaults to `None`.
+        batch_norm: bool. `SpectralBatchNormalization` before each
+            convolution. Defaults to `False`.
         name: str. Model name. Defaults to `"spec_vgg16"`.
 
     Returns:
@@ -192,6 +206,7 @@ def SpecVGG16(
         fc_units=fc_units,
         beta=beta,
         fft_padding=fft_padding,
+        batch_norm=batch_norm,
         include_top=include_top,
         input_tensor=input_tensor,
         input_shape=input_shape,
