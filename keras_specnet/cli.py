@@ -267,6 +267,11 @@ def report(args):
         ("model", lambda r: r["model"]),
         ("dataset", lambda r: r["dataset"]),
         ("beta", lambda r: "-" if r["beta"] is None else f"{r['beta']:g}"),
+        (
+            "model args",
+            lambda r: ",".join(f"{k}={v}" for k, v in r.get("model_args", {}).items())
+            or "-",
+        ),
         ("epochs", lambda r: str(r["epochs"])),
         ("test accuracy", lambda r: f"{r['test_accuracy']:.4f}"),
         (
@@ -278,14 +283,21 @@ def report(args):
         ("step bytes (MiB)", lambda r: f"{r['step_bytes'] / mib:.2f}"),
         (
             "step bytes vs first",
-            lambda r: f"{r['step_bytes'] / base['step_bytes']:.2f}x",
+            lambda r: f"{r['step_bytes'] / base['step_bytes']:.2f}x"
+            if base["step_bytes"]
+            else "-",
         ),
         ("training time (s)", lambda r: f"{r['train_seconds']:.1f}"),
     ]
     cells = [[label] + [fmt(r) for r in runs] for label, fmt in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     for row in cells:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        print(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths))
+            )
+        )
 
 
 def models(args):

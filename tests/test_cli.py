@@ -119,7 +119,9 @@ def test_model_args_reach_the_builder(idx_dir, tmp_path):
     expected = SpecVGG16(input_shape=(28, 28, 1), width=0.125, fc_units=16)
     assert result["params"] == expected.count_params()
     assert result["model_args"] == {"width": 0.125, "fc_units": 16}
-    assert result["beta"] == 0.1
+    from keras_specnet.applications import vgg
+
+    assert result["beta"] == vgg.SPEC_VGG16_BETA  # the builder's default
     with pytest.raises(SystemExit, match="takes no argument depth"):
         cli.main(["train", "--model", "vgg16", "--model-arg", "depth=3",
                   "--data-dir", str(idx_dir), "--verbose", "0"])
