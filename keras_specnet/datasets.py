@@ -483,7 +483,12 @@ def _resolve(name, data_dir, split_base, download):
                 return DataSource("idx", data_dir), looked
             looked.append(f"{data_dir}: no IDX files {idx_names}")
     builder, builder_error = _tfds_builder(spec, data_dir)
-    if builder is not None and builder.is_prepared():
+    # is_prepared() warns about a missing folder: look for the folder first.
+    if (
+        builder is not None
+        and os.path.isdir(os.fspath(builder.data_dir))
+        and builder.is_prepared()
+    ):
         return DataSource("tfds", os.fspath(builder.data_dir)), looked
     tfds_dir = f"TFDS data dir {data_dir}" if data_dir else "TFDS default data dir"
     if builder is not None:

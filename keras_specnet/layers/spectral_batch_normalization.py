@@ -23,8 +23,9 @@ class SpectralBatchNormalization(keras.layers.Layer):
 
     Why: a threshold `beta` is an absolute magnitude, while without
     normalisation the spectra of deep layers shrink layer after layer (a
-    VGG-16 at Glorot initialisation loses two orders of magnitude in four
-    blocks), so one `beta` zeroes nothing early and everything late.
+    VGG-16 at Glorot initialisation loses more than two orders of magnitude
+    in three blocks; `benchmarks/spectra.py`), so one `beta` zeroes little
+    early and everything late.
     Normalised inputs keep every layer's spectra at the scale the threshold
     is defined on (unit-variance maps).
 
