@@ -203,6 +203,7 @@ def train(args):
     test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
     x, y = next(iter(train_ds))
     mem = memory.step_peak(model, x, y)
+    held = memory.stored_bytes(model, x, y)
 
     trainable = sum(int(tf.size(w)) for w in model.trainable_weights)
     result = {
@@ -224,6 +225,7 @@ def train(args):
         "step_peak_bytes": mem["peak_bytes"],
         "step_resident_bytes": mem["resident_bytes"],
         "step_bytes": mem["step_bytes"],
+        "stored_bytes": held,
         "memory_device": mem["device"],
         "train_seconds": round(train_seconds, 2),
         "versions": {
@@ -244,6 +246,10 @@ def train(args):
         f"{mem['device']} ({mem['step_bytes'] / mib:.2f} MiB above the "
         f"{mem['resident_bytes'] / mib:.2f} MiB held before the step), "
         f"batch {args.batch_size}"
+    )
+    print(
+        f"held for the backward pass {held / mib:.2f} MiB "
+        "(compiled step, between forward and backward)"
     )
     print(f"training time              {train_seconds:.1f} s")
     if args.output:
@@ -281,6 +287,16 @@ def report(args):
         ("parameters", lambda r: f"{r['params']:,}"),
         ("step peak (MiB)", lambda r: f"{r['step_peak_bytes'] / mib:.2f}"),
         ("step bytes (MiB)", lambda r: f"{r['step_bytes'] / mib:.2f}"),
+        (
+            "held bytes (MiB)",
+            lambda r: f"{r['stored_bytes'] / mib:.2f}" if "stored_bytes" in r else "-",
+        ),
+        (
+            "held bytes vs first",
+            lambda r: f"{r['stored_bytes'] / base['stored_bytes']:.2f}x"
+            if base.get("stored_bytes") and "stored_bytes" in r
+            else "-",
+        ),
         (
             "step bytes vs first",
             lambda r: f"{r['step_bytes'] / base['step_bytes']:.2f}x"

@@ -131,7 +131,7 @@ def _dft_rows(n, keep, kernel, offset):
     return np.exp(1j * phase).astype(np.complex64)
 
 
-def kernel_spectrum(kernel, fft_size, offsets):
+def kernel_spectrum(kernel, fft_size, offsets, after=None):
     """Spectrum of a spatial `(kh, kw, in, out)` kernel, `(P, Q // 2 + 1, in, out)`.
 
     Computed as two small DFTs along the kernel's rows and columns (the same
@@ -144,7 +144,13 @@ def kernel_spectrum(kernel, fft_size, offsets):
         offsets: `(rows, cols)` of zero padding that `padding="same"` would
             put before the map; output pixel `(i, j)` of the cropped product
             is then Conv2D's output pixel `(i, j)`.
+        after: optional tensor the computation waits for. Inside a compiled
+            step, work that depends only on weights may otherwise be run
+            early and its result (often larger than an activation) held.
     """
+    if after is not None:
+        with tf.control_dependencies([after]):
+            kernel = tf.identity(kernel)
     rows, cols = fft_size
     kh, kw = int(kernel.shape[0]), int(kernel.shape[1])
     e_rows = tf.constant(_dft_rows(rows, rows, kh, offsets[0]))

@@ -56,6 +56,8 @@ def test_train_writes_figures(model, idx_dir, tmp_path, capsys):
     assert len(result["history"]["loss"]) == 2
     assert result["params"] == result["trainable_params"] > 0
     assert result["step_peak_bytes"] >= result["step_bytes"] > 0
+    assert result["stored_bytes"] > 0
+    assert "held for the backward pass" in printed
 
 
 def test_report_prints_runs_side_by_side(tmp_path, capsys):

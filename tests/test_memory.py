@@ -48,3 +48,20 @@ def test_step_peak_needs_a_compiled_model():
     model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
     with pytest.raises(ValueError, match=r"Expected a compiled model"):
         memory.step_peak(model, np.zeros((1, 4)), np.zeros((1, 1)))
+
+
+def test_stored_bytes_counts_what_the_backward_pass_keeps():
+    x = np.random.default_rng(1).random((512, 16)).astype("float32")
+    y = np.zeros(512, "int64")
+    model = _model(512)
+    weights = [np.array(v) for v in model.variables]
+    small = memory.stored_bytes(_model(32), x, y)
+    large = memory.stored_bytes(model, x, y)
+    # The 512 x 512 hidden activations (1 MiB) are kept for the backward pass.
+    assert large >= 512 * 512 * 4
+    assert large - small >= 512 * (512 - 32) * 4
+    for a, b in zip(weights, model.variables):
+        np.testing.assert_array_equal(a, np.array(b))
+    inputs = keras.Input((4,))
+    with pytest.raises(ValueError, match=r"Expected a compiled model"):
+        memory.stored_bytes(keras.Model(inputs, keras.layers.Dense(1)(inputs)), x[:1, :4], y[:1])

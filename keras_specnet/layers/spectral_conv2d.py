@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_specnet import _checks, spectral
+from keras_specnet import cache as _cache_module
 from keras_specnet.layers import _inputs
 
 ACTIVATIONS = (None, "linear", "spectral_tanh")
@@ -63,6 +64,15 @@ class SpectralConv2D(keras.layers.Layer):
         output_size: tuple of 2 ints or `None`. The `(H, W)` crop when a
             spectral input leaves as a spatial output; a real input is always
             cropped to its own size. Defaults to `None`.
+        cache: what the backward pass keeps (see `keras_specnet.cache`):
+            `"bitmask"` (a compressed copy of a spectral input, a bit per
+            entry plus the non-zero values; everything else is recomputed in
+            the backward pass), `"sparse_tensor"` (the same as a
+            `tf.SparseTensor`, for comparison) or `"none"` (plain autodiff).
+            All give the same gradients. Defaults to `"bitmask"`.
+        cache_dtype: `"float32"` or `"bfloat16"`: dtype of the kept values
+            (bfloat16 halves them, and rounds the gradients accordingly).
+            Defaults to `"float32"`.
         kernel_initializer: Initializer for the kernel. Defaults to
             `"glorot_uniform"`, as in `Conv2D`.
         bias_initializer: Initializer for the bias. Defaults to `"zeros"`.
@@ -110,6 +120,8 @@ class SpectralConv2D(keras.layers.Layer):
         use_bias=True,
         output_domain="spectral",
         output_size=None,
+        cache="bitmask",
+        cache_dtype="float32",
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -141,6 +153,9 @@ class SpectralConv2D(keras.layers.Layer):
         self.output_size = (
             None if output_size is None else _checks.int_pair("output_size", output_size)
         )
+        _cache_module.check(cache, cache_dtype)
+        self.cache = cache
+        self.cache_dtype = cache_dtype
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -219,21 +234,34 @@ class SpectralConv2D(keras.layers.Layer):
         )
         return _Plan(fft_size, offsets, crop)
 
-    def call(self, inputs):
-        is_spectral = spectral.is_spectral(inputs)
-        plan = self._plan(inputs.shape, is_spectral)
+    def _forward(self, inputs, kernel, *bias, plan, is_spectral):
+        """The layer's maths, from its input and weights to its output."""
         z = inputs if is_spectral else spectral.to_spectral(inputs, plan.fft_size)
-        k = spectral.kernel_spectrum(self.kernel, plan.fft_size, plan.offsets)
+        k = spectral.kernel_spectrum(kernel, plan.fft_size, plan.offsets, after=inputs)
         y = spectral.spectral_product(z, k)
-        if self.use_bias:
-            y = spectral.add_bias(y, self.bias)
+        if bias:
+            y = spectral.add_bias(y, bias[0])
         y = spectral.threshold(y, self.beta)
         if self.activation == "spectral_tanh":
             y = spectral.spectral_tanh(y)
         if self.output_domain == "spectral":
             return y
-        x = spectral.to_spatial(y, plan.crop, self.strides)
-        return ops.cast(x, self.compute_dtype)
+        return spectral.to_spatial(y, plan.crop, self.strides)
+
+    def call(self, inputs):
+        is_spectral = spectral.is_spectral(inputs)
+        plan = self._plan(inputs.shape, is_spectral)
+        weights = [self.kernel] + ([self.bias] if self.use_bias else [])
+        out = _cache_module.recompute_from_compressed(
+            lambda x, *w: self._forward(x, *w, plan=plan, is_spectral=is_spectral),
+            inputs,
+            weights,
+            self.cache,
+            self.cache_dtype,
+        )
+        if self.output_domain == "spectral":
+            return out
+        return ops.cast(out, self.compute_dtype)
 
     def _output_shape(self, shape, is_spectral):
         plan = self._plan(shape, is_spectral)
@@ -267,6 +295,8 @@ class SpectralConv2D(keras.layers.Layer):
                 "use_bias": self.use_bias,
                 "output_domain": self.output_domain,
                 "output_size": self.output_size,
+                "cache": self.cache,
+                "cache_dtype": self.cache_dtype,
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_specnet import _checks, spectral
+from keras_specnet import _checks, cache, spectral
 from keras_specnet.layers import _inputs
 
 
@@ -64,7 +64,10 @@ class ToSpatial(keras.layers.Layer):
     def call(self, inputs):
         _inputs.require_domain(self, inputs, spectral_expected=True)
         self._check(inputs.shape)
-        return ops.cast(spectral.to_spatial(inputs, self.size), self.compute_dtype)
+        x = cache.linear_without_cache(
+            lambda z: spectral.to_spatial(z, self.size), inputs
+        )
+        return ops.cast(x, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         self._check(input_shape)

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_specnet import _checks, spectral
+from keras_specnet import _checks, cache, spectral
 from keras_specnet.layers import _inputs
 
 
@@ -59,7 +59,10 @@ class ToSpectral(keras.layers.Layer):
 
     def call(self, inputs):
         _inputs.require_domain(self, inputs, spectral_expected=False)
-        return spectral.to_spectral(inputs, self._fft_size(inputs.shape))
+        fft_size = self._fft_size(inputs.shape)
+        return cache.linear_without_cache(
+            lambda x: spectral.to_spectral(x, fft_size), inputs
+        )
 
     def compute_output_shape(self, input_shape):
         return spectral.spectral_shape(

@@ -1,0 +1,162 @@
+"""The spectral layers' backward-pass cache: same gradients, fewer bytes."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+from keras_specnet import cache, memory
+from keras_specnet.layers import SpectralConv2D, ToSpatial, ToSpectral
+
+
+def _spectral_input(seed=0, shape=(2, 9, 8, 3), beta=0.3):
+    """A thresholded spectral tensor, as a previous spectral layer makes."""
+    x = np.random.default_rng(seed).standard_normal(shape).astype("float32")
+    return SpectralConv2D(shape[-1], 3, beta=beta, activation="spectral_tanh", cache="none")(x)
+
+
+@pytest.mark.parametrize("mode", ["bitmask", "sparse_tensor"])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_compress_round_trip(mode, dtype):
+    z = _spectral_input()
+    assert 0.2 < float(tf.reduce_mean(tf.cast(tf.equal(z, 0), tf.float32))) < 0.95
+    saved = cache.compress(z, mode, dtype)
+    back = cache.decompress(saved, mode, dtype).numpy()
+    if dtype == "float32":
+        np.testing.assert_array_equal(back, z.numpy())
+    else:
+        np.testing.assert_allclose(back, z.numpy(), rtol=1e-2, atol=1e-2)
+        np.testing.assert_array_equal(back == 0, z.numpy() == 0)
+
+
+def test_bitmask_is_smaller_than_dense_and_sparse_tensor():
+    z = _spectral_input(shape=(4, 16, 16, 8), beta=0.5)
+    dense = int(tf.size(z)) * 8
+    nonzero = int(tf.math.count_nonzero(z))
+    bitmask = cache.saved_bytes(cache.compress(z, "bitmask"))
+    # One bit per entry plus 8 bytes per non-zero (the shape is 4 int64).
+    assert bitmask == -(-int(tf.size(z)) // 8) + 8 * nonzero + 32
+    assert bitmask < dense
+    assert bitmask < cache.saved_bytes(cache.compress(z, "sparse_tensor"))
+    assert cache.saved_bytes(cache.compress(z, "bitmask", "bfloat16")) < bitmask
+
+
+def _grads(layer, inputs, weights, compiled):
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = layer(x)
+            loss = tf.reduce_sum(tf.math.real(out * tf.math.conj(tf.cast(weights, out.dtype))))
+        return tape.gradient(loss, [x, layer.kernel, layer.bias])
+
+    return (tf.function(run) if compiled else run)(tf.constant(inputs))
+
+
+@pytest.mark.parametrize("mode", ["bitmask", "sparse_tensor"])
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize(
+    "spectral_in,output_domain,beta",
+    [(True, "spectral", 0.3), (True, "spatial", 0.0), (False, "spectral", 0.5), (False, "spatial", 0.2)],
+)
+def test_gradients_equal_plain_autodiff(mode, compiled, spectral_in, output_domain, beta):
+    inputs = (
+        _spectral_input().numpy()
+        if spectral_in
+        else np.random.default_rng(1).standard_normal((2, 9, 8, 3)).astype("float32")
+    )
+    kwargs = dict(beta=beta, activation="spectral_tanh", output_domain=output_domain,
+                  bias_initializer="random_normal")
+    if spectral_in and output_domain == "spatial":
+        kwargs["output_size"] = (9, 8)
+    plain = SpectralConv2D(4, 3, cache="none", **kwargs)
+    cached = SpectralConv2D(4, 3, cache=mode, **kwargs)
+    plain(inputs)
+    cached(inputs)
+    cached.set_weights(plain.get_weights())
+    out = plain(inputs)
+    np.testing.assert_array_equal(cached(inputs), out)
+    weights = np.random.default_rng(2).standard_normal(out.shape).astype("float32")
+    for got, expected in zip(
+        _grads(cached, inputs, weights, compiled), _grads(plain, inputs, weights, compiled)
+    ):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_bfloat16_cache_gradients_are_close():
+    inputs = _spectral_input().numpy()
+    plain = SpectralConv2D(4, 3, beta=0.3, activation="spectral_tanh", cache="none")
+    cached = SpectralConv2D(4, 3, beta=0.3, activation="spectral_tanh", cache_dtype="bfloat16")
+    plain(inputs)
+    cached(inputs)
+    cached.set_weights(plain.get_weights())
+    weights = np.ones(plain(inputs).shape, "float32")
+    for got, expected in zip(
+        _grads(cached, inputs, weights, False), _grads(plain, inputs, weights, False)
+    ):
+        scale = np.max(np.abs(expected))
+        np.testing.assert_allclose(got, expected, atol=2e-2 * scale)
+
+
+# Large enough that every kept tensor, the packed bitmask included, is above
+# the size under which TensorFlow's CPU allocator statistics miss tensors.
+SHAPE, WIDTH = (64, 32, 32, 64), 64
+
+
+def _block_model(mode, spectral=True):
+    """Three 3x3 convolutions on 32x32x64 maps, spectral or spatial."""
+    inputs = keras.Input(SHAPE[1:])
+    if spectral:
+        kwargs = dict(beta=1.0, activation="spectral_tanh", cache=mode)
+        z = SpectralConv2D(WIDTH, 3, **kwargs)(inputs)
+        z = SpectralConv2D(WIDTH, 3, **kwargs)(z)
+        x = SpectralConv2D(WIDTH, 3, output_domain="spatial", output_size=(32, 32), **kwargs)(z)
+    else:
+        x = inputs
+        for _ in range(3):
+            x = keras.layers.Conv2D(WIDTH, 3, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_bitmask_holds_fewer_bytes_than_autodiff_and_the_spatial_twin():
+    x = np.random.default_rng(3).standard_normal(SHAPE).astype("float32")
+    y = np.arange(SHAPE[0]) % 2
+    held = {
+        mode: memory.stored_bytes(_block_model(mode), x, y)
+        for mode in ["none", "bitmask", "sparse_tensor"]
+    }
+    spatial = memory.stored_bytes(_block_model(None, spectral=False), x, y)
+    # Spatial: three 16 MiB float32 maps. Autodiff through the spectral ops
+    # keeps several dense complex tensors per layer; the bitmask cache keeps
+    # the real input and two thresholded spectra, compressed.
+    assert spatial >= 3 * np.prod(SHAPE) * 4
+    assert held["bitmask"] < 0.4 * held["none"], held
+    assert held["bitmask"] < 0.9 * spatial, (held, spatial)
+    assert held["bitmask"] < held["sparse_tensor"], held
+
+
+def test_fit_with_each_cache():
+    x = np.random.default_rng(4).standard_normal((16, 12, 12, 2)).astype("float32")
+    y = np.arange(16) % 2
+    losses = {}
+    for mode in ["none", "bitmask", "sparse_tensor"]:
+        keras.utils.set_random_seed(7)
+        inputs = keras.Input((12, 12, 2))
+        h = SpectralConv2D(4, 3, beta=0.1, activation="spectral_tanh", cache=mode)(inputs)
+        h = SpectralConv2D(4, 3, beta=0.1, activation="spectral_tanh", cache=mode,
+                           output_domain="spatial", output_size=(12, 12))(h)
+        outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(h))
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        losses[mode] = model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(losses["bitmask"], losses["none"], rtol=1e-4)
+    np.testing.assert_allclose(losses["sparse_tensor"], losses["none"], rtol=1e-4)
+
+
+def test_cache_argument_errors():
+    with pytest.raises(ValueError, match=r"`cache`. Expected one of \['bitmask', 'none', 'sparse_tensor'\]. Received: cache='zip'"):
+        SpectralConv2D(4, 3, cache="zip")
+    with pytest.raises(ValueError, match=r"`cache_dtype`. Expected one of \['bfloat16', 'float32'\]. Received: cache_dtype='float16'"):
+        SpectralConv2D(4, 3, cache_dtype="float16")
