@@ -3,8 +3,10 @@
 Subpackages and modules:
 
 - `keras_specnet.layers`: `SpectralConv2D`, `SpectralTanh`, `ToSpectral`,
-  `ToSpatial`;
-- `keras_specnet.applications`: `LeNet5`, `SpecLeNet5`;
+  `ToSpatial`, `SpectralConcatenate`, `SpectralBatchNormalization`;
+- `keras_specnet.applications`: `LeNet5`, `AlexNet`, `VGG16`, `DenseNet`
+  and their SpecNet twins;
+- `keras_specnet.cache`: what spectral layers keep for the backward pass;
 - `keras_specnet.datasets`: `load(name, split, batch_size, ...)`;
 - `keras_specnet.memory`: training-memory measurements;
 - `keras_specnet.spectral`: the spectral-tensor format.
@@ -21,6 +23,21 @@ except ImportError as error:  # pragma: no cover - depends on the install
         "`pip install keras-specnet[tensorflow-cpu]` for the CPU-only build."
     ) from error
 
-from keras_specnet import applications, datasets, layers, memory, spectral  # noqa: E402
+from keras_specnet import (  # noqa: E402
+    applications,
+    cache,
+    datasets,
+    layers,
+    memory,
+    spectral,
+)
 
-__all__ = ["applications", "datasets", "layers", "memory", "spectral", "__version__"]
+__all__ = [
+    "applications",
+    "cache",
+    "datasets",
+    "layers",
+    "memory",
+    "spectral",
+    "__version__",
+]
