@@ -9,6 +9,7 @@ Subpackages and modules:
 - `keras_specnet.cache`: what spectral layers keep for the backward pass;
 - `keras_specnet.datasets`: `load(name, split, batch_size, ...)`;
 - `keras_specnet.memory`: training-memory measurements;
+- `keras_specnet.callbacks`: `MemoryProfiler`;
 - `keras_specnet.spectral`: the spectral-tensor format.
 """
 
@@ -26,6 +27,7 @@ except ImportError as error:  # pragma: no cover - depends on the install
 from keras_specnet import (  # noqa: E402
     applications,
     cache,
+    callbacks,
     datasets,
     layers,
     memory,
@@ -35,6 +37,7 @@ from keras_specnet import (  # noqa: E402
 __all__ = [
     "applications",
     "cache",
+    "callbacks",
     "datasets",
     "layers",
     "memory",

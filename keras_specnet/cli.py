@@ -150,6 +150,7 @@ def train(args):
     import tensorflow as tf
 
     from keras_specnet import applications, datasets, memory
+    from keras_specnet.callbacks import MemoryProfiler
 
     keras.utils.set_random_seed(args.seed)
     spec = datasets.info(args.dataset)
@@ -197,6 +198,7 @@ def train(args):
         epochs=args.epochs,
         validation_data=val_ds,
         shuffle=False,  # the tf.data pipeline shuffles
+        callbacks=[MemoryProfiler()],
         verbose=args.verbose,
     )
     train_seconds = time.perf_counter() - start

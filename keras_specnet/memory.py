@@ -10,8 +10,11 @@ are not counted either: the figures are those of the large tensors,
 feature maps above all, which is what SpecNet is about.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
+
+from keras_specnet import spectral
 
 
 def default_device():
@@ -155,4 +158,38 @@ def step_peak(model, x, y, device=None):
         "peak_bytes": int(peak),
         "resident_bytes": int(resident),
         "step_bytes": int(peak - resident),
+    }
+
+
+def zero_fractions(model, x):
+    """Fraction of exact zeros in each spectral output of `model` on `x`.
+
+    Runs `model` on the batch `x` in training mode and returns, for every
+    layer whose output is a spectral tensor, the fraction of its entries
+    that are zero (what a threshold `beta` removed, and what the bitmask
+    cache does not store).
+
+    Args:
+        model: a functional `keras.Model`.
+        x: one batch of inputs.
+
+    Returns:
+        A dict, layer name -> fraction in [0, 1], in the model's layer order.
+
+    Example:
+
+    ```python
+    fractions = zero_fractions(SpecVGG16(beta=0.5), images[:64])
+    ```
+    """
+    layers = [layer for layer in model.layers[1:] if spectral.is_spectral(layer.output)]
+    if not layers:
+        return {}
+    probe = keras.Model(model.input, [layer.output for layer in layers])
+    outputs = probe(x, training=True)
+    if len(layers) == 1:
+        outputs = [outputs]
+    return {
+        layer.name: float(spectral.zero_fraction(out))
+        for layer, out in zip(layers, outputs)
     }

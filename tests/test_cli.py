@@ -54,6 +54,7 @@ def test_train_writes_figures(model, idx_dir, tmp_path, capsys):
     assert result["beta"] == (0.2 if model == "spec_lenet5" else None)
     assert 0.0 <= result["test_accuracy"] <= 1.0
     assert len(result["history"]["loss"]) == 2
+    assert len(result["history"]["memory_peak_bytes"]) == 2  # MemoryProfiler
     assert result["params"] == result["trainable_params"] > 0
     assert result["step_peak_bytes"] >= result["step_bytes"] > 0
     assert result["stored_bytes"] > 0

@@ -65,3 +65,30 @@ def test_stored_bytes_counts_what_the_backward_pass_keeps():
     inputs = keras.Input((4,))
     with pytest.raises(ValueError, match=r"Expected a compiled model"):
         memory.stored_bytes(keras.Model(inputs, keras.layers.Dense(1)(inputs)), x[:1, :4], y[:1])
+
+
+def test_memory_profiler_logs_peaks_into_the_history():
+    from keras_specnet.callbacks import MemoryProfiler
+
+    model = _model(512)
+    x = np.random.default_rng(2).random((256, 16)).astype("float32")
+    y = np.zeros(256, "int64")
+    history = model.fit(x, y, batch_size=128, epochs=2, verbose=0, callbacks=[MemoryProfiler()])
+    peaks = history.history["memory_peak_bytes"]
+    means = history.history["memory_mean_bytes"]
+    assert len(peaks) == len(means) == 2
+    # A step holds at least the 128 x 512 float32 hidden activations.
+    assert all(p >= m >= 128 * 512 * 4 for p, m in zip(peaks, means))
+
+
+def test_zero_fractions_of_spectral_outputs():
+    from keras_specnet.layers import SpectralConv2D, ToSpatial
+
+    inputs = keras.Input((16, 16, 1))
+    z = SpectralConv2D(4, 3, beta=0.0, name="free")(inputs)
+    z = SpectralConv2D(4, 3, beta=1e9, name="all_zero")(z)
+    model = keras.Model(inputs, ToSpatial((16, 16))(z))
+    x = np.random.default_rng(3).random((2, 16, 16, 1)).astype("float32")
+    fractions = memory.zero_fractions(model, x)
+    assert list(fractions) == ["free", "all_zero"]
+    assert fractions["free"] < 0.05 and fractions["all_zero"] == 1.0
