@@ -66,9 +66,7 @@ def stored_bytes(model, x, y, device=None):
     """
     _require_compiled(model)
     device = device or default_device()
-    with tf.device(device):
-        x = tf.convert_to_tensor(x)
-        y = tf.convert_to_tensor(y)
+    x, y = _on_device(device, x, y)
 
     @tf.function
     def held(x, y):
@@ -91,6 +89,12 @@ def stored_bytes(model, x, y, device=None):
     finally:
         for variable, value in saved:
             variable.assign(value)
+
+
+def _on_device(device, *arrays):
+    """The arrays as tensors on `device`, allocated before any measurement."""
+    with tf.device(device):
+        return [tf.convert_to_tensor(a) for a in arrays]
 
 
 def _require_compiled(model):
@@ -141,9 +145,7 @@ def step_peak(model, x, y, device=None):
     _require_compiled(model)
     device = device or default_device()
     saved = _snapshot(model)
-    with tf.device(device):
-        x = tf.convert_to_tensor(x)
-        y = tf.convert_to_tensor(y)
+    x, y = _on_device(device, x, y)
     try:
         model.train_on_batch(x, y)
         tf.config.experimental.reset_memory_stats(device)

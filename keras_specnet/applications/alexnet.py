@@ -18,17 +18,15 @@ def alexnet(
     fc_units=4096,
     beta=SPEC_ALEXNET_BETA,
     fft_padding=None,
-    include_top=True,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="alexnet",
+    **kwargs,
 ):
-    """The configurable AlexNet builder behind `AlexNet` and `SpecAlexNet`."""
+    """The configurable AlexNet builder behind `AlexNet` and `SpecAlexNet`.
+
+    `kwargs` are the `keras.applications` arguments, passed to `plain_cnn`.
+    """
     width = _checks.positive_number("width", width)
     fc_units = _checks.positive_int("fc_units", fc_units)
+    input_shape, input_tensor = kwargs.get("input_shape"), kwargs.get("input_tensor")
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
     sides = tuple(input_shape or ())[:2]
@@ -55,15 +53,9 @@ def alexnet(
         dense_activation="relu",
         fft_padding=fft_padding,
         first_strides=stem[1],
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
         default_shape=(32, 32, 3),
         min_size=8,
-        name=name,
+        **kwargs,
     )
 
 

@@ -24,6 +24,17 @@ from keras_specnet.layers import (
 SPECTRAL_ACTIVATION = "spectral_tanh"
 
 
+def check_fft_padding(fft_padding):
+    """`fft_padding` as given, or a `ValueError` if it is none of the choices."""
+    if fft_padding is None or fft_padding == "linear":
+        return fft_padding
+    if isinstance(fft_padding, bool) or not isinstance(fft_padding, int) or fft_padding < 0:
+        raise _checks.invalid(
+            "fft_padding", "None, 'linear' or an integer >= 0", fft_padding
+        )
+    return fft_padding
+
+
 def fft_padding_of(convs, fft_padding):
     """The zero padding a spectral block adds before its FFT.
 
@@ -34,14 +45,11 @@ def fft_padding_of(convs, fft_padding):
             circular over that size), `"linear"` (the sum of `k - 1` over
             the block: every convolution linear, bigger spectra) or an int.
     """
+    check_fft_padding(fft_padding)
     if fft_padding is None:
         return max(k for _, k in convs) - 1
     if fft_padding == "linear":
         return sum(k - 1 for _, k in convs)
-    if isinstance(fft_padding, bool) or not isinstance(fft_padding, int) or fft_padding < 0:
-        raise _checks.invalid(
-            "fft_padding", "None, 'linear' or an integer >= 0", fft_padding
-        )
     return fft_padding
 
 

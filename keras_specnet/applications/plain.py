@@ -61,7 +61,7 @@ def plain_cnn(
     _common.check_head(include_top, pooling, classes)
     if spectral:
         beta = _checks.non_negative_number("beta", beta)
-        blocks.fft_padding_of(((1, 1),), fft_padding)  # checks the argument
+        blocks.check_fft_padding(fft_padding)
     inputs, x = _common.model_input(
         input_tensor, input_shape, default_shape, min_size, name
     )

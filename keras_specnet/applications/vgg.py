@@ -19,15 +19,12 @@ def vgg16(
     batch_norm=False,
     beta=SPEC_VGG16_BETA,
     fft_padding=None,
-    include_top=True,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="vgg16",
+    **kwargs,
 ):
-    """The configurable VGG-16 builder behind `VGG16` and `SpecVGG16`."""
+    """The configurable VGG-16 builder behind `VGG16` and `SpecVGG16`.
+
+    `kwargs` are the `keras.applications` arguments, passed to `plain_cnn`.
+    """
     width = _checks.positive_number("width", width)
     fc_units = _checks.positive_int("fc_units", fc_units)
     convs = [[(blocks.scaled(f, width), 3) for f in block] for block in FILTERS]
@@ -41,15 +38,9 @@ def vgg16(
         dense_activation="relu",
         batch_norm=batch_norm,
         fft_padding=fft_padding,
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
         default_shape=(32, 32, 3),
         min_size=8,
-        name=name,
+        **kwargs,
     )
 
 
