@@ -3,12 +3,14 @@
     specnet train --model spec_lenet5 --dataset fashion_mnist --epochs 5
     specnet report runs/lenet5.json runs/spec_lenet5.json
     specnet models
+    specnet bench memory --batch-sizes 64 128
 
 Also reachable as `python -m keras_specnet`.
 """
 
 import argparse
 import ast
+import importlib
 import inspect
 import json
 import os
@@ -126,6 +128,25 @@ def _parser():
     commands.add_parser(
         "models", help="list the registered models with their parameter counts"
     )
+
+    from keras_specnet.bench import BENCHMARKS
+
+    bench = commands.add_parser(
+        "bench",
+        help="run a benchmark, each configuration in a fresh process",
+        description="Run a benchmark; each configuration runs in a fresh process.",
+    )
+    kinds = bench.add_subparsers(dest="benchmark", required=True)
+    for name, module_name in BENCHMARKS.items():
+        module = importlib.import_module(module_name)
+        doc = module.__doc__.strip()
+        sub = kinds.add_parser(
+            name,
+            help=doc.splitlines()[0],
+            description=doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(sub)
     return parser
 
 
@@ -348,6 +369,10 @@ def main(argv=None):
         report(args)
     elif args.command == "models":
         models(args)
+    elif args.command == "bench":
+        from keras_specnet.bench import BENCHMARKS
+
+        importlib.import_module(BENCHMARKS[args.benchmark]).main(args)
     return 0
 
 
