@@ -160,11 +160,27 @@ def test_input_tensor():
         (AlexNet, {"fc_units": 0}, r"`fc_units`. Expected a positive integer. Received: fc_units=0"),
         (SpecDenseNet, {"num_layers": 0}, r"`num_layers`. Expected a positive integer. Received: num_layers=0"),
         (SpecVGG16, {"fft_padding": "wide"}, r"`fft_padding`. Expected None, 'linear' or an integer >= 0. Received: fft_padding='wide'"),
+        (SpecVGG16, {"cache": "dense"}, r"`cache`. Expected one of \['bitmask', 'none', 'sparse_tensor'\]. Received: cache='dense'"),
+        (SpecDenseNet, {"cache_dtype": "float16"}, r"`cache_dtype`. Expected one of \['bfloat16', 'float32'\]. Received: cache_dtype='float16'"),
     ],
 )
 def test_errors(builder, kwargs, message):
     with pytest.raises(ValueError, match=message):
         builder(**kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(applications.SPECTRAL_MODELS))
+def test_cache_reaches_every_spectral_convolution(name):
+    model = _build(name, cache="sparse_tensor", cache_dtype="bfloat16")
+    convs = [layer for layer in model.layers if isinstance(layer, SpectralConv2D)]
+    assert convs
+    assert {(c.cache, c.cache_dtype) for c in convs} == {("sparse_tensor", "bfloat16")}
+    default = _build(name)
+    assert {
+        (c.cache, c.cache_dtype)
+        for c in default.layers
+        if isinstance(c, SpectralConv2D)
+    } == {("bitmask", "float32")}
 
 
 def test_registry():

@@ -142,6 +142,8 @@ def SpecAlexNet(
     width=1.0,
     fc_units=4096,
     fft_padding=None,
+    cache="bitmask",
+    cache_dtype="float32",
     name="spec_alexnet",
 ):
     """SpecAlexNet: AlexNet with each block as one spectral block.
@@ -171,6 +173,11 @@ def SpecAlexNet(
         fc_units: int. Units of the two dense layers. Defaults to `4096`.
         fft_padding: `None` (Algorithm 1: pad by `k - 1` of the block's
             largest kernel), `"linear"` or an int. Defaults to `None`.
+        cache: what each `SpectralConv2D` keeps for the backward pass:
+            `"bitmask"`, `"sparse_tensor"` or `"none"` (see
+            `keras_specnet.cache`). Defaults to `"bitmask"`.
+        cache_dtype: `"float32"` or `"bfloat16"`, dtype of the kept
+            values. Defaults to `"float32"`.
         name: str. Model name. Defaults to `"spec_alexnet"`.
 
     Returns:
@@ -193,6 +200,8 @@ def SpecAlexNet(
         width=width,
         fc_units=fc_units,
         beta=beta,
+        cache=cache,
+        cache_dtype=cache_dtype,
         fft_padding=fft_padding,
         include_top=include_top,
         input_tensor=input_tensor,

@@ -90,6 +90,8 @@ def spectral_block(
     fft_padding=None,
     strides=1,
     batch_norm=False,
+    cache="bitmask",
+    cache_dtype="float32",
     name="block",
 ):
     """Spectral block: FFT, `SpectralConv2D`s, inverse FFT and crop.
@@ -111,6 +113,8 @@ def spectral_block(
             convolution (named `f"{name}_sbn{i}"`), so that every
             convolution sees unit-variance maps and `beta` keeps its meaning
             at any depth.
+        cache, cache_dtype: what each `SpectralConv2D` keeps for the
+            backward pass (see `keras_specnet.cache`).
         name: prefix of the layer names.
 
     Returns:
@@ -126,6 +130,8 @@ def spectral_block(
             beta=beta,
             activation=activation,
             output_domain="spatial",
+            cache=cache,
+            cache_dtype=cache_dtype,
             name=f"{name}_conv1",
         )(x)
     if strides != 1:
@@ -141,7 +147,13 @@ def spectral_block(
         if batch_norm:
             z = SpectralBatchNormalization(name=f"{name}_sbn{i}")(z)
         z = SpectralConv2D(
-            filters, kernel, beta=beta, activation=activation, name=f"{name}_conv{i}"
+            filters,
+            kernel,
+            beta=beta,
+            activation=activation,
+            cache=cache,
+            cache_dtype=cache_dtype,
+            name=f"{name}_conv{i}",
         )(z)
     return ToSpatial(size, name=f"{name}_ifft")(z)
 

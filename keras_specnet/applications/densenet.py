@@ -45,6 +45,8 @@ def spectral_dense_block(
     activation=blocks.SPECTRAL_ACTIVATION,
     fft_padding=2,
     batch_norm=False,
+    cache="bitmask",
+    cache_dtype="float32",
     name="dense",
 ):
     """Spectral dense block: one FFT, every layer and concatenation spectral.
@@ -58,6 +60,8 @@ def spectral_dense_block(
         fft_padding: int, zero rows and columns added before the FFT.
         batch_norm: bool. A `SpectralBatchNormalization` before each
             convolution (`f"{name}_layer{i}_sbn{j}"`).
+        cache, cache_dtype: what each `SpectralConv2D` keeps for the
+            backward pass (see `keras_specnet.cache`).
         name: prefix of the layer names (`f"{name}_layer{i}_conv{j}"`).
 
     Returns:
@@ -75,6 +79,8 @@ def spectral_dense_block(
                 kernel,
                 beta=beta,
                 activation=activation,
+                cache=cache,
+                cache_dtype=cache_dtype,
                 name=f"{name}_layer{i}_conv{j}",
             )(y)
         z = SpectralConcatenate(name=f"{name}_layer{i}_concat")([z, y])
@@ -88,6 +94,8 @@ def densenet(
     batch_norm=True,
     beta=SPEC_DENSENET_BETA,
     fft_padding=None,
+    cache="bitmask",
+    cache_dtype="float32",
     include_top=True,
     input_tensor=None,
     input_shape=None,
@@ -110,7 +118,13 @@ def densenet(
     )
     if spectral:
         x = blocks.spectral_block(
-            x, [(filters, 3)], beta, batch_norm=batch_norm, name="stem"
+            x,
+            [(filters, 3)],
+            beta,
+            batch_norm=batch_norm,
+            cache=cache,
+            cache_dtype=cache_dtype,
+            name="stem",
         )
     else:
         x = blocks.conv_block(x, [(filters, 3)], "relu", batch_norm, name="stem")
@@ -124,6 +138,8 @@ def densenet(
             beta,
             fft_padding=padding,
             batch_norm=batch_norm,
+            cache=cache,
+            cache_dtype=cache_dtype,
             name="dense",
         )
     else:
@@ -222,6 +238,8 @@ def SpecDenseNet(
     num_layers=6,
     fft_padding=None,
     batch_norm=False,
+    cache="bitmask",
+    cache_dtype="float32",
     name="spec_densenet",
 ):
     """SpecDenseNet, as in Table 1 of the SpecNet paper.
@@ -267,6 +285,11 @@ def SpecDenseNet(
             Defaults to `None`.
         batch_norm: bool. `SpectralBatchNormalization` before each
             convolution. Defaults to `False`.
+        cache: what each `SpectralConv2D` keeps for the backward pass:
+            `"bitmask"`, `"sparse_tensor"` or `"none"` (see
+            `keras_specnet.cache`). Defaults to `"bitmask"`.
+        cache_dtype: `"float32"` or `"bfloat16"`, dtype of the kept
+            values. Defaults to `"float32"`.
         name: str. Model name. Defaults to `"spec_densenet"`.
 
     Returns:
@@ -289,6 +312,8 @@ def SpecDenseNet(
         width=width,
         num_layers=num_layers,
         beta=beta,
+        cache=cache,
+        cache_dtype=cache_dtype,
         fft_padding=fft_padding,
         batch_norm=batch_norm,
         include_top=include_top,

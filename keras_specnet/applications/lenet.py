@@ -98,6 +98,8 @@ def SpecLeNet5(
     beta=SPEC_LENET5_BETA,
     activation="tanh",
     fft_padding=None,
+    cache="bitmask",
+    cache_dtype="float32",
     name="spec_lenet5",
 ):
     """SpecLeNet-5: LeNet-5 with its convolutions in the spectral domain.
@@ -125,6 +127,11 @@ def SpecLeNet5(
         fft_padding: `None` (pad each map by `k - 1` before its FFT),
             `"linear"` (the same for one-convolution blocks) or an int.
             Defaults to `None`.
+        cache: what each `SpectralConv2D` keeps for the backward pass:
+            `"bitmask"`, `"sparse_tensor"` or `"none"` (see
+            `keras_specnet.cache`). Defaults to `"bitmask"`.
+        cache_dtype: `"float32"` or `"bfloat16"`, dtype of the kept
+            values. Defaults to `"float32"`.
         name: str. Model name. Defaults to `"spec_lenet5"`.
 
     Returns:
@@ -154,6 +161,8 @@ def SpecLeNet5(
         pooling=pooling,
         classes=classes,
         classifier_activation=classifier_activation,
+        cache=cache,
+        cache_dtype=cache_dtype,
         fft_padding=fft_padding,
         name=name,
     )

@@ -24,6 +24,8 @@ def plain_cnn(
     batch_norm=False,
     fft_padding=None,
     first_strides=1,
+    cache="bitmask",
+    cache_dtype="float32",
     include_top=True,
     input_tensor=None,
     input_shape=None,
@@ -52,6 +54,8 @@ def plain_cnn(
             convolution in a spectral block.
         fft_padding: see `blocks.fft_padding_of`.
         first_strides: strides of the first convolution.
+        cache, cache_dtype: what the spectral convolutions keep for the
+            backward pass (see `keras_specnet.cache`).
         include_top, input_tensor, input_shape, pooling, classes,
         classifier_activation, name: as in `keras.applications`.
         default_shape: input shape when neither `input_tensor` nor
@@ -76,6 +80,8 @@ def plain_cnn(
                 fft_padding=fft_padding,
                 strides=strides,
                 batch_norm=batch_norm,
+                cache=cache,
+                cache_dtype=cache_dtype,
                 name=f"block{i}",
             )
         else:

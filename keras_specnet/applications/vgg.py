@@ -130,6 +130,8 @@ def SpecVGG16(
     fc_units=512,
     fft_padding=None,
     batch_norm=False,
+    cache="bitmask",
+    cache_dtype="float32",
     name="spec_vgg16",
 ):
     """SpecVGG-16: each VGG-16 block as one spectral block.
@@ -174,6 +176,11 @@ def SpecVGG16(
             spectra) or an int. Defaults to `None`.
         batch_norm: bool. `SpectralBatchNormalization` before each
             convolution. Defaults to `False`.
+        cache: what each `SpectralConv2D` keeps for the backward pass:
+            `"bitmask"`, `"sparse_tensor"` or `"none"` (see
+            `keras_specnet.cache`). Defaults to `"bitmask"`.
+        cache_dtype: `"float32"` or `"bfloat16"`, dtype of the kept
+            values. Defaults to `"float32"`.
         name: str. Model name. Defaults to `"spec_vgg16"`.
 
     Returns:
@@ -196,6 +203,8 @@ def SpecVGG16(
         width=width,
         fc_units=fc_units,
         beta=beta,
+        cache=cache,
+        cache_dtype=cache_dtype,
         fft_padding=fft_padding,
         batch_norm=batch_norm,
         include_top=include_top,
