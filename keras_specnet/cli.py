@@ -3,6 +3,7 @@
     specnet train --model spec_lenet5 --dataset fashion_mnist --epochs 5
     specnet report runs/lenet5.json runs/spec_lenet5.json
     specnet models
+    specnet tune --model spec_vgg16 --max-trials 4 --memory-budget 200
     specnet bench memory --batch-sizes 64 128
 
 Also reachable as `python -m keras_specnet`.
@@ -128,6 +129,8 @@ def _parser():
     commands.add_parser(
         "models", help="list the registered models with their parameter counts"
     )
+
+    _add_tune_parser(commands)
 
     from keras_specnet.bench import BENCHMARKS
 
@@ -361,6 +364,327 @@ def models(args):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
+def _tunable_models():
+    """Registry names `specnet tune` searches: spectral and butterfly models."""
+    from keras_specnet import applications
+
+    return sorted(
+        name
+        for name, builder in applications.MODELS.items()
+        if name in applications.SPECTRAL_MODELS
+        or "butterfly_base" in inspect.signature(builder).parameters
+    )
+
+
+def _positive_float(text):
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def _add_tune_parser(commands):
+    from keras_specnet import datasets
+
+    tune = commands.add_parser(
+        "tune",
+        help="search beta or the butterfly base with Keras Tuner, memory-aware",
+        description=(
+            "Search a spectral model's beta, or a butterfly model's base (and "
+            "width), with Keras Tuner. Each trial is scored by its validation "
+            "accuracy within the memory (and time) budget, and by -(memory / "
+            "budget) beyond it (see keras_specnet.tuning). The search is saved "
+            "in --directory and resumes from there when run again."
+        ),
+    )
+    tune.add_argument("--model", required=True, choices=_tunable_models())
+    tune.add_argument(
+        "--dataset", default="fashion_mnist", choices=sorted(datasets.DATASETS)
+    )
+    tune.add_argument(
+        "--tuner", choices=("random", "bayesian", "hyperband"), default="random"
+    )
+    tune.add_argument(
+        "--max-trials",
+        type=_positive_int,
+        default=None,
+        help="trials of a random or bayesian search (default 4); hyperband "
+        "sets its own from --epochs and --factor",
+    )
+    tune.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=2,
+        help="epochs per trial (hyperband: the most epochs of a trial)",
+    )
+    tune.add_argument(
+        "--factor", type=int, default=3, help="hyperband's reduction factor (>= 2)"
+    )
+    tune.add_argument("--batch-size", type=_positive_int, default=64)
+    tune.add_argument(
+        "--memory-budget",
+        type=_positive_float,
+        default=None,
+        metavar="MB",
+        help="memory budget in MiB (2**20 bytes); default: none",
+    )
+    tune.add_argument(
+        "--memory",
+        choices=("peak", "step", "held"),
+        default="peak",
+        help="figure held against the budget: step peak (MemoryProfiler), step "
+        "bytes above the resident ones, or bytes held for the backward pass",
+    )
+    tune.add_argument(
+        "--memory-weight",
+        type=_non_negative_float,
+        default=0.0,
+        help="within budget, score = accuracy - weight * memory / budget "
+        "(0 to 1; default 0)",
+    )
+    tune.add_argument(
+        "--time-budget",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="budget of one training step (median), in seconds",
+    )
+    tune.add_argument(
+        "--beta-range",
+        type=_non_negative_float,
+        nargs=2,
+        default=(0.3, 1.5),
+        metavar=("LOW", "HIGH"),
+        help="beta searched (spectral models; default 0.3 1.5)",
+    )
+    tune.add_argument(
+        "--bases",
+        type=int,
+        nargs="+",
+        default=(2, 4, 8, 16),
+        help="butterfly bases searched (butterfly models; default 2 4 8 16)",
+    )
+    tune.add_argument(
+        "--widths",
+        type=_positive_float,
+        nargs="+",
+        default=None,
+        help="width multipliers searched (butterfly models; default: not searched)",
+    )
+    tune.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    tune.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    tune.add_argument(
+        "--learning-rate-range",
+        type=_positive_float,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="also search the learning rate, on a log scale",
+    )
+    tune.add_argument(
+        "--validation-split",
+        type=_fraction,
+        default=0.1,
+        help="fraction of the training split held out to score the trials "
+        "(default 0.1; 0 scores the training accuracy)",
+    )
+    tune.add_argument(
+        "--limit", type=_positive_int, default=None,
+        help="train on the first N examples of the training part only",
+    )
+    tune.add_argument(
+        "--validation-limit", type=_positive_int, default=None,
+        help="score on the first N examples of the validation part only",
+    )
+    tune.add_argument("--data-dir", default=None)
+    tune.add_argument(
+        "--model-arg",
+        type=_model_arg,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fixed builder argument, repeatable (e.g. width=0.25)",
+    )
+    tune.add_argument(
+        "--directory", default="tune", help="where the search is saved (default tune)"
+    )
+    tune.add_argument(
+        "--project-name", default=None, help="default: the model's name"
+    )
+    tune.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh instead of resuming the search saved in --directory",
+    )
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--output", default=None, help="write the trials to this JSON file")
+    tune.add_argument(
+        "--verbose", type=int, choices=(0, 1, 2), default=1,
+        help="Keras Tuner's and model.fit's verbosity",
+    )
+
+
+def _tune_table(rows, search_args):
+    """The printed table of `specnet tune`, one line per trial."""
+    mib = 2.0**20
+
+    def number(value, fmt, scale=1.0):
+        return "-" if value is None else format(value / scale, fmt)
+
+    header = ["trial", "status", *search_args, "accuracy", "held MiB",
+              "step peak MiB", "time s", "score"]
+    lines = [header]
+    for row in rows:
+        hps = row["hyperparameters"]
+        lines.append([
+            row["trial_id"],
+            row["status"],
+            *[
+                "-" if hps.get(name) is None else format(hps[name], "g" if isinstance(hps[name], int) else ".4g")
+                for name in search_args
+            ],
+            number(row["val_accuracy"] if row["val_accuracy"] is not None
+                   else row["accuracy"], ".4f"),
+            number(row["held_bytes"], ".2f", mib),
+            number(row["memory_peak_bytes"], ".2f", mib),
+            number(row["fit_seconds"], ".1f"),
+            number(row["score"], ".4f"),
+        ])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return [
+        "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                  for i, (c, w) in enumerate(zip(line, widths))).rstrip()
+        for line in lines
+    ]
+
+
+def tune(args):
+    """`specnet tune`: a memory-aware Keras Tuner search; returns the result dict."""
+    import keras
+
+    from keras_specnet import applications, datasets, tuning
+
+    keras.utils.set_random_seed(args.seed)
+    spec = datasets.info(args.dataset)
+    common = dict(
+        model=args.model,
+        input_shape=spec.input_shape,
+        classes=spec.classes,
+        learning_rate=args.learning_rate,
+        learning_rate_range=args.learning_rate_range,
+        optimizer=args.optimizer,
+        model_kwargs=dict(args.model_arg),
+    )
+    if args.tuner == "hyperband":
+        if args.max_trials is not None:
+            raise SystemExit(
+                "specnet tune: --max-trials does not apply to --tuner hyperband, "
+                "whose trials follow from --epochs and --factor."
+            )
+        tuner_kwargs = dict(max_epochs=args.epochs, factor=args.factor)
+    else:
+        tuner_kwargs = dict(max_trials=args.max_trials or 4)
+    try:
+        if args.model in applications.SPECTRAL_MODELS:
+            hypermodel = tuning.SpecNetHyperModel(
+                beta_range=tuple(args.beta_range), **common
+            )
+        else:
+            hypermodel = tuning.ButterflyHyperModel(
+                bases=tuple(args.bases),
+                widths=None if args.widths is None else tuple(args.widths),
+                **common,
+            )
+        tuner = tuning.make_tuner(
+            args.tuner,
+            hypermodel,
+            memory_budget=None
+            if args.memory_budget is None
+            else args.memory_budget * 2**20,
+            memory_weight=args.memory_weight,
+            time_budget=args.time_budget,
+            memory=args.memory,
+            directory=args.directory,
+            project_name=args.project_name or args.model,
+            overwrite=args.overwrite,
+            seed=args.seed,
+            **tuner_kwargs,
+        )
+    except ValueError as error:
+        raise SystemExit(f"specnet tune: {error}") from None
+    finished = [t for t in tuner.oracle.trials.values() if t.status != "RUNNING"]
+    if finished:
+        print(
+            f"resuming the search in {tuner.project_dir}: {len(finished)} "
+            "trials already done, not run again"
+        )
+
+    train_split, val_split = _split(args.validation_split)
+    load = dict(batch_size=args.batch_size, data_dir=args.data_dir, seed=args.seed)
+    train_ds = datasets.load(args.dataset, train_split, limit=args.limit, **load)
+    val_ds = (
+        datasets.load(args.dataset, val_split, limit=args.validation_limit, **load)
+        if val_split
+        else None
+    )
+    start = time.perf_counter()
+    tuner.search(
+        train_ds,
+        validation_data=val_ds,
+        epochs=args.epochs,
+        shuffle=False,  # the tf.data pipeline shuffles
+        verbose=args.verbose,
+    )
+    search_seconds = time.perf_counter() - start
+
+    rows = tuning.trials_table(tuner)
+    search_args = [
+        name for name in ("beta", "butterfly_base", "alpha", "scale", "width",
+                          "learning_rate")
+        if any(name in row["hyperparameters"] for row in rows)
+    ]
+    best = rows[0] if rows and rows[0]["score"] is not None else None
+    print()
+    print(
+        f"{args.tuner} search of {args.model} on {args.dataset}: objective "
+        f"{'validation' if val_ds is not None else 'training'} accuracy"
+        + (f", memory budget {args.memory_budget:g} MiB ({args.memory})"
+           if args.memory_budget is not None else ", no memory budget")
+        + (f", time budget {args.time_budget:g} s/step"
+           if args.time_budget is not None else "")
+    )
+    for line in _tune_table(rows, search_args):
+        print(line)
+    if best is not None:
+        config = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in best["hyperparameters"].items())
+        print(f"best: trial {best['trial_id']}, {config} (score {best['score']:.4f})")
+    result = {
+        "model": args.model,
+        "dataset": args.dataset,
+        "tuner": args.tuner,
+        "objective": dict(tuner.settings, metric=tuning.OBJECTIVE, direction="max"),
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "train_examples": args.limit,
+        "validation_split": args.validation_split,
+        "validation_examples": args.validation_limit,
+        "model_args": dict(args.model_arg),
+        "seed": args.seed,
+        "directory": tuner.project_dir,
+        "search_seconds": round(search_seconds, 2),
+        "trials": rows,
+        "best": best,
+    }
+    if args.output:
+        folder = os.path.dirname(os.path.abspath(args.output))
+        os.makedirs(folder, exist_ok=True)
+        with open(args.output, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"wrote {args.output}")
+    return result
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.command == "train":
@@ -369,6 +693,8 @@ def main(argv=None):
         report(args)
     elif args.command == "models":
         models(args)
+    elif args.command == "tune":
+        tune(args)
     elif args.command == "bench":
         from keras_specnet.bench import BENCHMARKS
 
