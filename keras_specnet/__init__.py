@@ -10,7 +10,10 @@ Subpackages and modules:
 - `keras_specnet.datasets`: `load(name, split, batch_size, ...)`;
 - `keras_specnet.memory`: training-memory measurements;
 - `keras_specnet.callbacks`: `MemoryProfiler`;
-- `keras_specnet.spectral`: the spectral-tensor format.
+- `keras_specnet.spectral`: the spectral-tensor format;
+- `keras_specnet.tuning`: Keras Tuner search of beta and the butterfly
+  base, memory-aware (imported on first use, so that `import keras_specnet`
+  does not import Keras Tuner).
 """
 
 __version__ = "0.1.0"
@@ -32,7 +35,18 @@ from keras_specnet import (  # noqa: E402
     layers,
     memory,
     spectral,
+    utils,
 )
+
+
+def __getattr__(name):
+    # Lazy: `keras_specnet.tuning` imports Keras Tuner.
+    if name == "tuning":
+        import importlib
+
+        return importlib.import_module("keras_specnet.tuning")
+    raise AttributeError(f"module 'keras_specnet' has no attribute {name!r}")
+
 
 __all__ = [
     "applications",
@@ -42,5 +56,6 @@ __all__ = [
     "layers",
     "memory",
     "spectral",
+    "tuning",
     "__version__",
 ]

@@ -577,11 +577,9 @@ class _TrialMeter(keras.callbacks.Callback):
         self.settings = settings
         self.accuracy_metric = accuracy_metric
         self.sample = sample  # NumPy (x, y): deep-copyable, as the tuner needs
-        self.held = None
         self.device = memory.default_device()
 
     def on_train_begin(self, logs=None):
-        self.held = memory.stored_bytes(self.model, *self.sample)
         self._start = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -604,7 +602,9 @@ class _TrialMeter(keras.callbacks.Callback):
                 f"The tuner scores {self.accuracy_metric!r}, which this epoch's "
                 f"logs lack (they have {', '.join(sorted(logs))})."
             )
-        logs["held_bytes"] = float(self.held)
+        # Measured on the epoch's weights: how much the threshold removes,
+        # and so what the spectral cache holds, depends on them.
+        logs["held_bytes"] = float(memory.stored_bytes(self.model, *self.sample))
         logs["memory_step_bytes"] = float(self._step_bytes)
         logs["step_seconds"] = float(statistics.median(self._steps))
         logs["fit_seconds"] = time.perf_counter() - self._start

@@ -128,3 +128,78 @@ def test_model_args_reach_the_builder(idx_dir, tmp_path):
     with pytest.raises(SystemExit, match="takes no argument depth"):
         cli.main(["train", "--model", "vgg16", "--model-arg", "depth=3",
                   "--data-dir", str(idx_dir), "--verbose", "0"])
+
+
+def _tune(idx_dir, tmp_path, *extra):
+    return [
+        "tune", "--model", "spec_lenet5", "--beta-range", "0", "0.5",
+        "--epochs", "1", "--batch-size", "32", "--data-dir", str(idx_dir),
+        "--validation-split", "0.25", "--directory", str(tmp_path / "search"),
+        "--verbose", "0", *extra,
+    ]
+
+
+def test_tune_prints_the_trials_and_resumes(idx_dir, tmp_path, capsys):
+    out = tmp_path / "tune.json"
+    assert cli.main(_tune(idx_dir, tmp_path, "--max-trials", "2",
+                          "--memory-budget", "1000", "--output", str(out))) == 0
+    printed = capsys.readouterr().out.splitlines()
+    result = json.loads(out.read_text())
+    trials = result["trials"]
+    assert len(trials) == 2 and all(t["status"] == "ok" for t in trials)
+    assert result["best"] == trials[0]
+    assert trials[0]["score"] >= trials[1]["score"]
+    assert result["objective"]["memory_budget"] == 1000 * 2**20
+    header = next(i for i, line in enumerate(printed) if line.startswith("trial"))
+    assert printed[header].split() == [
+        "trial", "status", "beta", "accuracy", "held", "MiB", "step", "peak", "MiB",
+        "time", "s", "score",
+    ]
+    first = printed[header + 1].split()
+    assert first[0] == trials[0]["trial_id"]
+    assert first[2] == format(trials[0]["hyperparameters"]["beta"], ".4g")
+    assert first[3] == f"{trials[0]['val_accuracy']:.4f}"
+    assert first[5] == f"{trials[0]['memory_peak_bytes'] / 2**20:.2f}"
+    assert printed[header + 3].startswith(f"best: trial {trials[0]['trial_id']}, beta=")
+
+    # Run again with one more trial: the two finished ones are not repeated.
+    assert cli.main(_tune(idx_dir, tmp_path, "--max-trials", "3",
+                          "--memory-budget", "1000", "--output", str(out))) == 0
+    printed = capsys.readouterr().out
+    assert "2 trials already done, not run again" in printed
+    again = json.loads(out.read_text())["trials"]
+    assert len(again) == 3
+    for trial in trials:
+        assert trial in again  # unchanged figures: not re-run
+
+
+def test_tune_over_budget_trials_show_in_the_table(idx_dir, tmp_path, capsys):
+    out = tmp_path / "tune.json"
+    cli.main(_tune(idx_dir, tmp_path, "--max-trials", "1", "--memory-budget",
+                   "0.001", "--output", str(out)))
+    (trial,) = json.loads(out.read_text())["trials"]
+    assert trial["status"] == "over budget"
+    assert trial["score"] == pytest.approx(-trial["memory_peak_bytes"] / (0.001 * 2**20))
+    assert "  over budget  " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--tuner", "hyperband", "--max-trials", "3"],
+         "--max-trials does not apply to --tuner hyperband"),
+        (["--beta-range", "1", "0.5"], r"Invalid value for argument `beta_range`. "
+         r"Expected a pair \(low, high\)"),
+        (["--model-arg", "beta=0.2"], "argument `model_kwargs`"),
+        (["--memory-weight", "0.5"], "Expected 0 when no memory_budget is given"),
+    ],
+)
+def test_tune_bad_arguments_give_clear_errors(extra, match, idx_dir, tmp_path):
+    with pytest.raises(SystemExit, match=match):
+        cli.main(_tune(idx_dir, tmp_path, *extra))
+
+
+def test_tune_refuses_unknown_models(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["tune", "--model", "lenet5"])
+    assert "argument --model: invalid choice: 'lenet5'" in capsys.readouterr().err
