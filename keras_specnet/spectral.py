@@ -179,15 +179,40 @@ def threshold(z, beta):
     if beta == 0:
         return z
     re, im = tf.math.real(z), tf.math.imag(z)
-    # tf.where keeps a 1-byte mask for the backward pass; a multiply by a
-    # complex 0/1 mask (about twice as fast) would keep 8 bytes per entry.
-    keep = re * re + im * im > beta * beta
-    return tf.where(keep, z, tf.zeros_like(z))
+    return _keep_where(z, re * re + im * im > beta * beta)
 
 
+# The two element-wise maps below have hand-written gradients for memory:
+# TensorFlow's own gradients of `tf.where`, `tf.math.real` and
+# `tf.math.imag` build `zeros_like` tensors of the batch's (static) shape,
+# which a compiled function's constant folding turns into constants that it
+# then holds for as long as the function lives, one per layer and per
+# traced batch size. Here the backward pass keeps a 1-byte mask (threshold)
+# or the output (tanh), as autodiff would, and builds no such tensor.
+
+
+@tf.custom_gradient
+def _keep_where(z, keep):
+    zero = tf.constant(0, z.dtype)
+
+    def grad(upstream):
+        return tf.where(keep, upstream, zero), None
+
+    return tf.where(keep, z, zero), grad
+
+
+@tf.custom_gradient
 def spectral_tanh(z):
     """SpecNet's activation: `tanh(Re z) + i tanh(Im z)`."""
-    return tf.complex(tf.tanh(tf.math.real(z)), tf.tanh(tf.math.imag(z)))
+    re, im = tf.tanh(tf.math.real(z)), tf.tanh(tf.math.imag(z))
+
+    def grad(upstream):
+        return tf.complex(
+            tf.math.real(upstream) * (1 - re * re),
+            tf.math.imag(upstream) * (1 - im * im),
+        )
+
+    return tf.complex(re, im), grad
 
 
 def zero_fraction(z):

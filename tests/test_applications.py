@@ -132,10 +132,10 @@ def test_keras_file_round_trip(name, tmp_path):
 def test_deterministic_layer_names():
     names = [layer.name for layer in SpecVGG16(width=0.125, fc_units=8).layers]
     assert names == [layer.name for layer in SpecVGG16(width=0.125, fc_units=8).layers]
-    assert names[1:6] == ["block1_fft", "block1_conv1", "block1_conv2", "block1_ifft", "block1_pool"]
+    assert names[1:5] == ["block1_conv1", "block1_conv2", "block1_ifft", "block2_conv1"]
     lenet = [layer.name for layer in SpecLeNet5().layers]
     assert lenet[1:] == [
-        "block1_conv1", "block1_pool", "block2_conv1", "block2_pool",
+        "block1_conv1", "block1_ifft", "block2_conv1", "block2_ifft",
         "flatten", "fc1", "fc2", "predictions",
     ]
     assert isinstance(SpecLeNet5().get_layer("block1_conv1"), SpectralConv2D)

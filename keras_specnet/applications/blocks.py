@@ -90,16 +90,24 @@ def spectral_block(
     fft_padding=None,
     strides=1,
     batch_norm=False,
+    pool=None,
     cache="bitmask",
     cache_dtype="float32",
     name="block",
 ):
-    """Spectral block: FFT, `SpectralConv2D`s, inverse FFT and crop.
+    """Spectral block: FFT, `SpectralConv2D`s, inverse FFT and crop [+ pooling].
 
-    A block of one convolution padded by `k - 1` (Algorithm 1's size) is a
-    single `SpectralConv2D` with `output_domain="spatial"`, and may have
-    `strides`. Any other block is `ToSpectral` + `SpectralConv2D`s +
-    `ToSpatial`.
+    When the block's FFT padding is Algorithm 1's `k - 1` of its first
+    kernel (and there is no batch normalisation), the first
+    `SpectralConv2D` takes the real map itself and does the FFT, so its
+    backward pass keeps that map (which the previous pooling holds anyway)
+    instead of a dense spectrum. Otherwise a `ToSpectral` (`f"{name}_fft"`)
+    opens the block. A `ToSpatial` (`f"{name}_ifft"`) closes it, with the
+    max pooling `pool` fused in, so that the backward pass keeps the
+    compressed last spectrum instead of the dense map a pooling layer
+    would keep. A strided one-convolution block (AlexNet's ImageNet stem)
+    is a single `SpectralConv2D` with `output_domain="spatial"`, and
+    `pool`, if any, a `keras.layers.MaxPooling2D` (`f"{name}_pool"`).
 
     Args:
         x: real NHWC tensor with known height and width.
@@ -113,36 +121,44 @@ def spectral_block(
             convolution (named `f"{name}_sbn{i}"`), so that every
             convolution sees unit-variance maps and `beta` keeps its meaning
             at any depth.
-        cache, cache_dtype: what each `SpectralConv2D` keeps for the
-            backward pass (see `keras_specnet.cache`).
+        pool: `None`, or `(pool_size, pool_strides)` of a max pooling
+            (`"same"` padding) after the block.
+        cache, cache_dtype: what each layer keeps for the backward pass
+            (see `keras_specnet.cache`).
         name: prefix of the layer names.
 
     Returns:
-        The real map, of the input's height and width (divided by `strides`).
+        The real map, of the input's height and width divided by `strides`
+        and by the pooling strides.
     """
     padding = fft_padding_of(convs, fft_padding)
-    if len(convs) == 1 and padding == convs[0][1] - 1 and not batch_norm:
+    saving = {"cache": cache, "cache_dtype": cache_dtype}
+    if strides != 1:
+        if len(convs) != 1 or padding != convs[0][1] - 1 or batch_norm:
+            raise _checks.invalid(
+                "strides",
+                "1 for a spectral block of several convolutions, with extra "
+                "FFT padding or with batch normalisation",
+                strides,
+            )
         filters, size = convs[0]
-        return SpectralConv2D(
+        x = SpectralConv2D(
             filters,
             size,
             strides=strides,
             beta=beta,
             activation=activation,
             output_domain="spatial",
-            cache=cache,
-            cache_dtype=cache_dtype,
             name=f"{name}_conv1",
+            **saving,
         )(x)
-    if strides != 1:
-        raise _checks.invalid(
-            "strides",
-            "1 for a spectral block of several convolutions, with extra "
-            "FFT padding or with batch normalisation",
-            strides,
-        )
+        if pool is not None:
+            x = keras.layers.MaxPooling2D(*pool, padding="same", name=f"{name}_pool")(x)
+        return x
     size = tuple(x.shape[1:3])
-    z = ToSpectral(padding, name=f"{name}_fft")(x)
+    z = x
+    if batch_norm or padding != convs[0][1] - 1:
+        z = ToSpectral(padding, name=f"{name}_fft")(x)
     for i, (filters, kernel) in enumerate(convs, start=1):
         if batch_norm:
             z = SpectralBatchNormalization(name=f"{name}_sbn{i}")(z)
@@ -151,11 +167,17 @@ def spectral_block(
             kernel,
             beta=beta,
             activation=activation,
-            cache=cache,
-            cache_dtype=cache_dtype,
             name=f"{name}_conv{i}",
+            **saving,
         )(z)
-    return ToSpatial(size, name=f"{name}_ifft")(z)
+    pool_size, pool_strides = (None, None) if pool is None else pool
+    return ToSpatial(
+        size,
+        pool_size=pool_size,
+        pool_strides=pool_strides,
+        name=f"{name}_ifft",
+        **saving,
+    )(z)
 
 
 def scaled(filters, width):

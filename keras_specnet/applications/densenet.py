@@ -124,11 +124,12 @@ def densenet(
             batch_norm=batch_norm,
             cache=cache,
             cache_dtype=cache_dtype,
+            pool=(2, 2),
             name="stem",
         )
     else:
         x = blocks.conv_block(x, [(filters, 3)], "relu", batch_norm, name="stem")
-    x = keras.layers.MaxPooling2D(2, padding="same", name="stem_pool")(x)
+        x = keras.layers.MaxPooling2D(2, padding="same", name="stem_pool")(x)
 
     if spectral:
         x = spectral_dense_block(

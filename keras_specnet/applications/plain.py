@@ -42,7 +42,7 @@ def plain_cnn(
         convs: one sequence of `(filters, kernel_size)` per block.
         spectral: bool. `True` for the SpecNet twin: each block is a
             `blocks.spectral_block` (threshold `beta`, spectral tanh,
-            `fft_padding`), with no batch normalisation.
+            `fft_padding`) with the max pooling fused into its inverse FFT.
         beta: float >= 0, the spectral threshold (ignored if not spectral).
         pool: `(pool_size, strides)` of the max pooling after each block
             ("same" padding, so any input size works).
@@ -82,15 +82,16 @@ def plain_cnn(
                 batch_norm=batch_norm,
                 cache=cache,
                 cache_dtype=cache_dtype,
+                pool=(pool_size, pool_strides),
                 name=f"block{i}",
             )
         else:
             x = blocks.conv_block(
                 x, block, activation, batch_norm, strides, name=f"block{i}"
             )
-        x = keras.layers.MaxPooling2D(
-            pool_size, pool_strides, padding="same", name=f"block{i}_pool"
-        )(x)
+            x = keras.layers.MaxPooling2D(
+                pool_size, pool_strides, padding="same", name=f"block{i}_pool"
+            )(x)
     hidden = [(units, dense_activation) for units in fc_units]
     outputs = _common.head(
         x, include_top, pooling, classes, classifier_activation, hidden

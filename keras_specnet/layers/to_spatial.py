@@ -1,9 +1,11 @@
 """`ToSpatial`: the inverse FFT and crop that close a spectral block."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
-from keras_specnet import _checks, cache, spectral
+from keras_specnet import _checks, spectral
+from keras_specnet import cache as cache_module
 from keras_specnet.layers import _inputs
 
 
@@ -17,17 +19,33 @@ class ToSpatial(keras.layers.Layer):
     symmetric and every spectral layer keeps it so, which makes this map
     real without discarding anything.
 
+    With `pool_size`, the layer also max-pools the map (`"same"` padding,
+    as `keras.layers.MaxPooling2D(pool_size, pool_strides, "same")`), fused
+    so that the backward pass keeps a compressed copy of the (sparse) input
+    spectrum, as `SpectralConv2D` does, and recomputes the map from it,
+    instead of the dense full-resolution map that a separate pooling layer
+    keeps. Without pooling the layer is linear and keeps nothing.
+
     Args:
         size: int or tuple of 2 ints. `(H, W)` of the map, the size of the
             real input that `ToSpectral` (or the first `SpectralConv2D`)
             transformed. At most the spectrum's FFT size `(P, Q)`.
+        pool_size: `None` or int or tuple of 2 ints. Max pooling window
+            after the crop. Defaults to `None` (no pooling).
+        pool_strides: `None` or int or tuple of 2 ints. Pooling strides;
+            `None` means `pool_size`. Defaults to `None`.
+        cache: with pooling, what the backward pass keeps: `"bitmask"`,
+            `"sparse_tensor"` or `"none"` (see `keras_specnet.cache`).
+            Defaults to `"bitmask"`.
+        cache_dtype: `"float32"` or `"bfloat16"`. Defaults to `"float32"`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
         Spectral tensor `(batch, P, Q // 2 + 1, C)`.
 
     Output shape:
-        `(batch, H, W, C)` in the layer's compute dtype (float16 or bfloat16
+        `(batch, H, W, C)` (`(batch, ceil(H / s0), ceil(W / s1), C)` with
+        pooling strides `(s0, s1)`) in the layer's compute dtype (float16 or bfloat16
         under a mixed-precision policy; the FFT itself runs in float32).
 
     Example:
@@ -45,10 +63,31 @@ class ToSpatial(keras.layers.Layer):
         Network", arXiv:2103.10274, section 3.3.
     """
 
-    def __init__(self, size, **kwargs):
+    def __init__(
+        self,
+        size,
+        pool_size=None,
+        pool_strides=None,
+        cache="bitmask",
+        cache_dtype="float32",
+        **kwargs,
+    ):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.size = _checks.int_pair("size", size)
+        if pool_size is None and pool_strides is not None:
+            raise _checks.invalid(
+                "pool_strides", "None when `pool_size` is None", pool_strides
+            )
+        self.pool_size = None if pool_size is None else _checks.int_pair("pool_size", pool_size)
+        self.pool_strides = (
+            self.pool_size
+            if pool_strides is None
+            else _checks.int_pair("pool_strides", pool_strides)
+        )
+        cache_module.check(cache, cache_dtype)
+        self.cache = cache
+        self.cache_dtype = cache_dtype
 
     def _check(self, shape):
         _inputs.check_sizes_known(self, shape, is_spectral=True)
@@ -64,14 +103,26 @@ class ToSpatial(keras.layers.Layer):
     def call(self, inputs):
         _inputs.require_domain(self, inputs, spectral_expected=True)
         self._check(inputs.shape)
-        x = cache.linear_without_cache(
-            lambda z: spectral.to_spatial(z, self.size), inputs
-        )
+        if self.pool_size is None:
+            x = cache_module.linear_without_cache(
+                lambda z: spectral.to_spatial(z, self.size), inputs
+            )
+        else:
+            x = cache_module.recompute_from_compressed(
+                self._pooled, inputs, [], self.cache, self.cache_dtype
+            )
         return ops.cast(x, self.compute_dtype)
+
+    def _pooled(self, z):
+        x = spectral.to_spatial(z, self.size)
+        return tf.nn.max_pool2d(x, self.pool_size, self.pool_strides, "SAME")
 
     def compute_output_shape(self, input_shape):
         self._check(input_shape)
-        return (input_shape[0], *self.size, input_shape[-1])
+        size = self.size
+        if self.pool_size is not None:
+            size = tuple(-(-n // s) for n, s in zip(size, self.pool_strides))
+        return (input_shape[0], *size, input_shape[-1])
 
     def compute_output_spec(self, inputs):
         _inputs.require_domain(self, inputs, spectral_expected=True)
@@ -81,5 +132,13 @@ class ToSpatial(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config["size"] = self.size
+        config.update(
+            {
+                "size": self.size,
+                "pool_size": self.pool_size,
+                "pool_strides": None if self.pool_size is None else self.pool_strides,
+                "cache": self.cache,
+                "cache_dtype": self.cache_dtype,
+            }
+        )
         return config
