@@ -1,0 +1,370 @@
+"""Training memory and time of SpecNet against the spatial baselines.
+
+    specnet bench memory --output runs/bench_memory.json
+
+For each family (VGG-16, DenseNet) the benchmark first trains, each in a
+fresh process and on the same real images, the spatial model and the
+SpecNet twin at every `--betas` value, for `--train-steps` steps, and
+records their test accuracy. Then, again one fresh process per
+configuration, it loads those weights and measures on one batch of real
+images, at each `--batch-sizes`:
+
+- the spatial model (the baseline), the same under the `mixed_bfloat16`
+  policy, and the same with every block wrapped in `tf.recompute_grad`;
+- the SpecNet twin in every `--sweep-caches` mode at every beta, and in
+  every `--caches` mode at the first beta;
+
+each with `memory.stored_bytes` (held from the forward to the backward
+pass), `memory.step_peak` (the allocator's peak during one compiled step,
+and that peak less what was resident before the step), the median time of
+`--repeats` training steps and the zero fraction of the spectra. The same
+measurements at initialisation (no training) follow, reported separately.
+Every figure is also given as a ratio to the baseline of its family, batch
+size and state. Images are Fashion-MNIST resized to 32x32x3 (offline) or
+CIFAR-10 with `--dataset cifar10` where it can be downloaded.
+"""
+
+import json
+import os
+import statistics
+import tempfile
+import time
+
+from keras_specnet.bench import runner
+
+FAMILIES = {
+    "vgg16": ("vgg16", "spec_vgg16", {"width": 0.25, "fc_units": 256}),
+    "densenet": ("densenet", "spec_densenet", {"width": 0.25}),
+}
+PEERS = ("baseline", "mixed_bfloat16", "recompute_grad")
+CACHES = ("none", "sparse_tensor", "bitmask", "bitmask+bfloat16")
+BETAS = (0.5, 0.7, 1.0, 1.5)
+DATASETS = ("fashion_mnist", "cifar10")
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--families", nargs="+", choices=sorted(FAMILIES), default=list(FAMILIES)
+    )
+    parser.add_argument("--betas", nargs="+", type=float, default=list(BETAS))
+    parser.add_argument(
+        "--caches",
+        nargs="+",
+        choices=CACHES,
+        default=list(CACHES),
+        help="cache modes measured at the first of --betas",
+    )
+    parser.add_argument(
+        "--sweep-caches",
+        nargs="+",
+        choices=CACHES,
+        default=["bitmask", "bitmask+bfloat16"],
+        help="cache modes measured at every beta",
+    )
+    parser.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS))
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 128])
+    parser.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument(
+        "--train-steps",
+        type=int,
+        default=150,
+        help="training steps (batch 64, Adam 1e-3) before the trained measurements; "
+        "0 measures at initialisation only",
+    )
+    parser.add_argument(
+        "--eval-examples", type=int, default=2000, help="test images for the accuracy"
+    )
+    parser.add_argument(
+        "--init",
+        action=argparse_bool(),
+        default=True,
+        help="also measure at initialisation (--no-init to skip)",
+    )
+    parser.add_argument("--init-batch-sizes", nargs="+", type=int, default=[64])
+    parser.add_argument(
+        "--width", type=float, default=0.25, help="width multiplier of both families"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per config")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", default=None, help="where trained weights go")
+    parser.add_argument("--output", default=None, help="write every figure as JSON")
+
+
+def argparse_bool():
+    import argparse
+
+    return argparse.BooleanOptionalAction
+
+
+# --------------------------------------------------------------------------
+# In the child process.
+
+
+def _images(dataset, split, count, data_dir, seed=None, shuffle=False):
+    """`count` real images of `dataset` as 32x32x3 float32 arrays, and labels."""
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_specnet import datasets
+
+    ds = datasets.load(
+        dataset,
+        split,
+        batch_size=256,
+        shuffle=shuffle,
+        augment=False,
+        data_dir=data_dir,
+        seed=seed,
+        limit=count,
+    )
+    xs, ys = [], []
+    for x, y in ds:
+        if x.shape[-1] == 1:
+            x = tf.image.grayscale_to_rgb(tf.image.resize(x, (32, 32)))
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+    return np.concatenate(xs)[:count], np.concatenate(ys)[:count]
+
+
+def _build(config):
+    import keras
+
+    from keras_specnet import applications
+
+    keras.utils.set_random_seed(config["seed"])
+    if config.get("peer") == "mixed_bfloat16":
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    kwargs = dict(config["model_args"], input_shape=(32, 32, 3))
+    if config.get("beta") is not None:
+        kwargs["beta"] = config["beta"]
+    if config.get("cache"):
+        mode, _, dtype = config["cache"].partition("+")
+        kwargs.update(cache=mode, cache_dtype=dtype or "float32")
+    model = applications.get(config["model"])(**kwargs)
+    if config.get("weights"):
+        model.load_weights(config["weights"])
+    if config.get("peer") == "recompute_grad":
+        model = _recompute_blocks(model)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _block_ends(model):
+    """Names of the layers whose outputs end the blocks of a spatial model."""
+    names = [layer.name for layer in model.layers]
+    ends = [n for n in names if n.endswith("_pool") and n != "avg_pool"]
+    concats = [n for n in names if n.endswith("_concat")]
+    if concats:
+        ends.append(concats[-1])
+    return ends
+
+
+def _recompute_blocks(model):
+    """The same layers, each block wrapped in `tf.recompute_grad`."""
+    import keras
+    import tensorflow as tf
+
+    class Recompute(keras.layers.Layer):
+        def __init__(self, block, **kwargs):
+            super().__init__(**kwargs)
+            self.block = block
+
+        def call(self, x, training=None):
+            return tf.recompute_grad(lambda t: self.block(t, training=training))(x)
+
+        def compute_output_spec(self, x):
+            return self.block.compute_output_spec(x)
+
+    inputs = keras.Input(model.input.shape[1:])
+    x, start = inputs, model.input
+    for i, end in enumerate(_block_ends(model)):
+        stop = model.get_layer(end).output
+        x = Recompute(keras.Model(start, stop), name=f"recompute{i}")(x)
+        start = stop
+    rest = keras.Model(start, model.output)
+    return keras.Model(inputs, rest(x), name=f"{model.name}_recompute")
+
+
+def _train(config):
+    import numpy as np
+
+    model = _build(config)
+    steps, batch = config["train_steps"], 64
+    x, y = _images(
+        config["dataset"], "train", steps * batch, config["data_dir"], config["seed"], True
+    )
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+    seconds = time.perf_counter() - start
+    tx, ty = _images(config["dataset"], "test", config["eval_examples"], config["data_dir"])
+    _, accuracy = model.evaluate(tx, ty, batch_size=256, verbose=0)
+    model.save_weights(config["save_to"])
+    return {
+        "accuracy": float(accuracy),
+        "train_seconds": seconds,
+        "train_examples": int(len(x)),
+        "eval_examples": int(len(tx)),
+        "finite": bool(np.isfinite(model.predict(tx[:8], verbose=0)).all()),
+    }
+
+
+def _measure(config):
+    import gc
+
+    import keras
+
+    from keras_specnet import memory
+
+    model = _build(config)
+    x, y = _images(config["dataset"], "train", config["batch_size"], config["data_dir"])
+    # The step peak first: what stored_bytes leaves for the garbage
+    # collector would count as resident otherwise.
+    step = memory.step_peak(model, x, y)
+    gc.collect()
+    held = memory.stored_bytes(model, x, y)
+    gc.collect()
+    fractions = memory.zero_fractions(model, x) if config.get("beta") is not None else {}
+    seconds = runner.median_seconds(
+        lambda: model.train_on_batch(x, y), config["repeats"], warmup=2
+    )
+    del keras
+    return {
+        "held_bytes": held,
+        "peak_bytes": step["peak_bytes"],
+        "step_bytes": step["step_bytes"],
+        "resident_bytes": step["resident_bytes"],
+        "step_seconds": seconds,
+        "zero_fraction": statistics.fmean(fractions.values()) if fractions else None,
+        "device": step["device"],
+    }
+
+
+def measure(config):
+    """Entry point of the child process (see `runner.isolated`)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return _train(config) if config["task"] == "train" else _measure(config)
+
+
+# --------------------------------------------------------------------------
+# In the parent process.
+
+
+def _label(entry):
+    if entry["beta"] is None:
+        return entry["model"] if entry["peer"] == "baseline" else f"{entry['model']} {entry['peer']}"
+    return f"{entry['model']} b={entry['beta']:g} {entry['cache']}"
+
+
+def _ratio(value, base):
+    return "-" if value is None or not base else f"{value / base:.2f}x"
+
+
+def _table(entries, accuracies):
+    header = (
+        "configuration",
+        "acc",
+        "held MiB",
+        "held",
+        "peak MiB",
+        "peak",
+        "step",
+        "time",
+        "zeros",
+    )
+    rows = []
+    for e in entries:
+        b = e["baseline"]
+        acc = accuracies.get(e["trained_as"])
+        rows.append(
+            (
+                _label(e),
+                "-" if acc is None else f"{acc:.4f}",
+                f"{e['held_bytes'] / 2**20:.1f}",
+                _ratio(e["held_bytes"], b["held_bytes"]),
+                f"{e['peak_bytes'] / 2**20:.1f}",
+                _ratio(e["peak_bytes"], b["peak_bytes"]),
+                _ratio(e["step_bytes"], b["step_bytes"]),
+                _ratio(e["step_seconds"], b["step_seconds"]),
+                "-" if e["zero_fraction"] is None else f"{e['zero_fraction']:.3f}",
+            )
+        )
+    return runner.format_table(header, rows)
+
+
+def _configs(args, family, trained):
+    spatial, spectral, model_args = FAMILIES[family]
+    model_args = dict(model_args, width=args.width)
+    for peer in ["baseline"] + [p for p in args.peers if p != "baseline"]:
+        yield {"model": spatial, "model_args": model_args, "peer": peer, "beta": None,
+               "cache": None, "trained_as": spatial if trained else None}
+    for i, beta in enumerate(args.betas):
+        caches = args.caches if i == 0 else []
+        for cache in caches + [c for c in args.sweep_caches if c not in caches]:
+            yield {"model": spectral, "model_args": model_args, "peer": "baseline",
+                   "beta": beta, "cache": cache,
+                   "trained_as": f"{spectral}@{beta:g}" if trained else None}
+
+
+def main(args):
+    workdir = args.workdir or tempfile.mkdtemp(prefix="specnet-bench-")
+    os.makedirs(workdir, exist_ok=True)
+    common = {"dataset": args.dataset, "data_dir": args.data_dir, "seed": args.seed}
+    results = {"arguments": {k: v for k, v in vars(args).items() if k not in ("func",)},
+               "training": {}, "measurements": []}
+    accuracies = {}
+
+    if args.train_steps > 0:
+        print(f"Training {args.train_steps} steps of 64 {args.dataset} images per model...")
+        for family in args.families:
+            spatial, spectral, model_args = FAMILIES[family]
+            model_args = dict(model_args, width=args.width)
+            runs = [(spatial, None)] + [(spectral, beta) for beta in args.betas]
+            for model, beta in runs:
+                key = model if beta is None else f"{model}@{beta:g}"
+                config = dict(common, task="train", model=model, model_args=model_args,
+                              beta=beta, train_steps=args.train_steps,
+                              eval_examples=args.eval_examples,
+                              save_to=os.path.join(workdir, f"{key}.weights.h5"))
+                out = runner.isolated(__name__, config)
+                results["training"][key] = out
+                accuracies[key] = out["accuracy"]
+                print(f"  {key:24s} test accuracy {out['accuracy']:.4f} "
+                      f"({out['train_seconds']:.0f} s)", flush=True)
+
+    states = ([("trained", args.batch_sizes)] if args.train_steps > 0 else [])
+    if args.init or args.train_steps == 0:
+        states.append(("init", args.init_batch_sizes))
+    for state, batch_sizes in states:
+        for family in args.families:
+            for batch_size in batch_sizes:
+                entries, base = [], None
+                for config in _configs(args, family, state == "trained"):
+                    weights = (os.path.join(workdir, f"{config['trained_as']}.weights.h5")
+                               if config["trained_as"] else None)
+                    child = dict(common, **config, task="measure", batch_size=batch_size,
+                                 repeats=args.repeats, weights=weights)
+                    out = runner.isolated(__name__, child)
+                    entry = dict(config, **out, state=state, family=family,
+                                 batch_size=batch_size)
+                    base = base or entry
+                    entry["baseline"] = {k: base[k] for k in
+                                         ("held_bytes", "peak_bytes", "step_bytes", "step_seconds")}
+                    entries.append(entry)
+                    print(f"  measured {state} batch {batch_size}: {_label(entry)}", flush=True)
+                results["measurements"].extend(entries)
+                print(f"\n{family}, {state}, batch {batch_size} "
+                      f"(ratios to {entries[0]['model']}):")
+                print(_table(entries, accuracies if state == "trained" else {}), flush=True)
+                print()
+    results["accuracy"] = accuracies
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"Wrote {args.output}")
+    return results
