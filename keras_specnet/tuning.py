@@ -40,17 +40,19 @@ Where the memory figures come from, per trial:
   `keras_specnet.memory.step_peak`): what the step itself needs, free of
   what earlier trials left;
 - `held_bytes`: `keras_specnet.memory.stored_bytes` on the first training
-  batch, measured once before the trial trains: what a compiled step holds
-  from its forward to its backward pass, the figure SpecNet's threshold
-  reduces;
+  batch, measured at the end of each epoch on that epoch's weights (what
+  the threshold removes depends on them): what a compiled step holds from
+  its forward to its backward pass, the figure SpecNet's threshold reduces;
 - `step_seconds`: the median wall time of the epoch's training steps;
-  `fit_seconds`: the trial's training time so far.
+  `fit_seconds`: the trial's training time so far (the held-bytes
+  measurements included).
 
 `memory="peak"` (the default: what must fit in the device's memory) scores
 `memory_peak_bytes`, `memory="step"` scores `memory_step_bytes` and
-`memory="held"` scores `held_bytes`. On the CPU, TensorFlow's allocator does not count
-tensors below about 256 KiB (see `keras_specnet.memory`), so tiny models
-read zero.
+`memory="held"` scores `held_bytes`. On the CPU, TensorFlow's allocator
+does not count tensors below about 256 KiB (see `keras_specnet.memory`),
+so tiny models read zero. As Keras Tuner does, a trial keeps the metrics
+of its best-scoring epoch.
 
 A search resumes from its `directory` and `project_name` (Keras Tuner's
 `overwrite=False`): finished trials are kept, an interrupted one runs
