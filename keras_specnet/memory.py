@@ -10,6 +10,8 @@ are not counted either: the figures are those of the large tensors,
 feature maps above all, which is what SpecNet is about.
 """
 
+import gc
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -85,6 +87,9 @@ def stored_bytes(model, x, y, device=None):
     saved = _snapshot(model)  # BN moving statistics move in training mode
     try:
         held(x, y)  # trace and warm up
+        # Garbage from earlier work, freed by a collection during the
+        # measured call, would be subtracted from what the step holds.
+        gc.collect()
         return int(held(x, y)[0])
     finally:
         for variable, value in saved:
@@ -148,6 +153,7 @@ def step_peak(model, x, y, device=None):
     x, y = _on_device(device, x, y)
     try:
         model.train_on_batch(x, y)
+        gc.collect()  # earlier garbage is not this step's memory
         tf.config.experimental.reset_memory_stats(device)
         resident = tf.config.experimental.get_memory_info(device)["current"]
         model.train_on_batch(x, y)

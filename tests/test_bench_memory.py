@@ -1,0 +1,59 @@
+"""`specnet bench memory`'s peers and plumbing (the benchmark itself is not run here)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_specnet.bench import memory as bench_memory
+from keras_specnet.bench import runner
+
+
+@pytest.mark.parametrize(
+    "model,model_args,ends",
+    [
+        ("vgg16", {"width": 0.125, "fc_units": 8}, [f"block{i}_pool" for i in range(1, 6)]),
+        ("densenet", {"width": 0.125, "num_layers": 2}, ["stem_pool", "dense_layer2_concat"]),
+    ],
+)
+def test_recompute_peer_is_the_same_model(model, model_args, ends):
+    config = {"model": model, "model_args": model_args, "seed": 0, "peer": "baseline"}
+    plain = bench_memory._build(config)
+    assert bench_memory._block_ends(plain) == ends
+    wrapped = bench_memory._recompute_blocks(plain)
+    x = np.random.default_rng(0).random((4, 32, 32, 3)).astype("float32")
+    y = np.arange(4)
+    grads = []
+    for m in (plain, wrapped):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(
+                tf.keras.losses.sparse_categorical_crossentropy(y, m(x, training=False))
+            )
+        grads.append(tape.gradient(loss, m.trainable_weights))
+    assert len(grads[0]) == len(grads[1]) == len(plain.trainable_weights)
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def test_spectral_config_sets_beta_and_cache():
+    config = {
+        "model": "spec_vgg16",
+        "model_args": {"width": 0.125, "fc_units": 8},
+        "seed": 0,
+        "beta": 0.7,
+        "cache": "bitmask+bfloat16",
+    }
+    model = bench_memory._build(config)
+    convs = [layer for layer in model.layers if layer.name.endswith("_conv1")]
+    assert convs and all(
+        (c.beta, c.cache, c.cache_dtype) == (0.7, "bitmask", "bfloat16") for c in convs
+    )
+
+
+def test_isolated_reports_a_failing_child():
+    with pytest.raises(RuntimeError, match=r"benchmark keras_specnet.bench.memory failed"):
+        runner.isolated("keras_specnet.bench.memory", {"task": "measure"})
+
+
+def test_format_table_aligns_columns():
+    text = runner.format_table(("name", "x"), [("a", "1.00x"), ("longer", "10.00x")])
+    assert text.splitlines() == ["name         x", "a        1.00x", "longer  10.00x"]
