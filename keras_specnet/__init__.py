@@ -13,7 +13,8 @@ Subpackages and modules:
 - `keras_specnet.spectral`: the spectral-tensor format;
 - `keras_specnet.tuning`: Keras Tuner search of beta and the butterfly
   base, memory-aware (imported on first use, so that `import keras_specnet`
-  does not import Keras Tuner).
+  does not import Keras Tuner);
+- `keras_specnet.utils`: `count_flops`, multiply-adds of a forward pass.
 """
 
 __version__ = "0.1.0"
@@ -57,5 +58,6 @@ __all__ = [
     "memory",
     "spectral",
     "tuning",
+    "utils",
     "__version__",
 ]
