@@ -6,7 +6,6 @@ import keras
 import tensorflow as tf
 
 from keras_specnet import _checks
-from keras_specnet import cache as _cache_module
 from keras_specnet import initializers as _initializers
 
 #: Initializer names that `ButterflyFusion` resolves itself.
@@ -82,13 +81,15 @@ class ButterflyFusion(keras.layers.Layer):
     channels and the output is the first `filters` of the `size` channels.
     A power of `base` has `size = n`: no padding, `(base,) * s` radices.
 
-    Computation: each stage is one reshape, one batched matmul of the
-    `(groups, positions, r)` input with the `(groups, r, r)` weight and two
-    transposes, in the layout that rotates the mixed digit to the front so
-    that `s` stages return the channels to their order. With `recompute`
-    (the default) the backward pass keeps only the layer's input and
-    recomputes the stage outputs, so the layer holds no more bytes for the
-    backward pass than `Conv2D(filters, 1)` (which keeps its input).
+    Computation: each stage is one batched matmul of the
+    `(groups, positions, r)` stage input with the `(groups, r, r)` weight;
+    one transpose between stages moves the digit just mixed to the front of
+    the channel index and the next digit to the last axis, so that `s`
+    stages return the channels to their order (`s + 1` transposes in all,
+    no gathers). With `recompute` (the default) the backward pass keeps
+    only the layer's input and recomputes the stage inputs, so the layer
+    holds no more bytes for the backward pass than `Conv2D(filters, 1)`,
+    which keeps its input too.
 
     Weight decay: the BFT paper finds it harmful on butterfly weights (the
     effect of an input on an output is the product of the `s` weights on
@@ -261,22 +262,95 @@ class ButterflyFusion(keras.layers.Layer):
         else:
             self.bias = None
 
-    def _butterfly(self, x, *stages):
-        """The stages on `(positions, in)` rows: `(positions, filters)`."""
-        positions = tf.shape(x)[0]
+    # Layout: a stage's input is `(size / r, positions, r)`, one row of `r`
+    # channels per group and position, so that the stage is one batched
+    # matmul with the `(size / r, r, r)` weight. Between stages a single
+    # transpose rotates the digit just mixed to the front of the channel
+    # index and brings the next one to the last axis; after `s` stages the
+    # channels are back in their order.
+
+    def _to_first(self, rows):
+        """`(positions, size)` -> the first stage's `(groups, positions, r)`."""
+        radix = self.radices[0]
+        rows = tf.reshape(rows, [tf.shape(rows)[0], self.size // radix, radix])
+        return tf.transpose(rows, [1, 0, 2])
+
+    def _from_first(self, grad):
+        radix = self.radices[0]
+        grad = tf.transpose(grad, [1, 0, 2])
+        return tf.reshape(grad, [tf.shape(grad)[0], self.size])
+
+    def _between(self, b, t):
+        """Stage `t`'s output `(size/r, P, r)` -> stage `t + 1`'s input."""
+        radix, following = self.radices[t], self.radices[t + 1]
+        b = tf.reshape(b, [self.size // (radix * following), following, -1, radix])
+        b = tf.transpose(b, [3, 0, 2, 1])
+        return tf.reshape(b, [self.size // following, -1, following])
+
+    def _between_backward(self, grad, t):
+        """The transpose of `_between(., t)`."""
+        radix, following = self.radices[t], self.radices[t + 1]
+        grad = tf.reshape(grad, [radix, self.size // (radix * following), -1, following])
+        grad = tf.transpose(grad, [1, 3, 2, 0])
+        return tf.reshape(grad, [self.size // radix, -1, radix])
+
+    def _to_rows(self, b):
+        """The last stage's output `(size/r, P, r)` -> `(positions, size)`."""
+        b = tf.transpose(b, [1, 2, 0])
+        return tf.reshape(b, [tf.shape(b)[0], self.size])
+
+    def _from_rows(self, grad):
+        radix = self.radices[-1]
+        grad = tf.reshape(grad, [tf.shape(grad)[0], radix, self.size // radix])
+        return tf.transpose(grad, [2, 0, 1])
+
+    def _stage_inputs(self, rows, weights, last=True):
+        """Every stage's input, and the last stage's output if `last`."""
         if self.size > self.in_width:
-            x = tf.pad(x, [[0, 0], [0, self.size - self.in_width]])
-        for w in stages:
-            groups, radix = w.shape[0], w.shape[1]
-            w = tf.cast(w, x.dtype)
-            # (positions, groups, r) -> (groups, positions, r) @ (groups, r, r)
-            x = tf.transpose(tf.reshape(x, [positions, groups, radix]), [1, 0, 2])
-            x = tf.matmul(x, w)
-            # Output channel o * groups + g: the mixed digit moves to the front.
-            x = tf.reshape(tf.transpose(x, [1, 2, 0]), [positions, self.size])
-        if self.size > self.filters:
-            x = x[:, : self.filters]
-        return x
+            rows = tf.pad(rows, [[0, 0], [0, self.size - self.in_width]])
+        a = self._to_first(rows)
+        inputs = []
+        for t, w in enumerate(weights):
+            inputs.append(a)
+            if t + 1 < len(weights):
+                a = self._between(tf.matmul(a, w), t)
+            elif last:
+                a = tf.matmul(a, w)
+        return inputs, a
+
+    def _butterfly(self, rows, *weights):
+        """The stages on `(positions, in)` rows: `(positions, filters)`."""
+        _, out = self._stage_inputs(rows, weights)
+        return self._to_rows(out)[:, : self.filters]
+
+    def _butterfly_recomputed(self, rows, weights):
+        """`_butterfly`, keeping only `rows` for the backward pass."""
+
+        @tf.custom_gradient
+        def forward(x, *weights):
+            out = self._butterfly(x, *weights)
+
+            def backward(grad):
+                # After `grad` exists, so that a compiled step does not run
+                # the recomputation early and hold it.
+                with tf.control_dependencies([grad]):
+                    again = tf.identity(x)
+                inputs, _ = self._stage_inputs(again, weights, last=False)
+                if self.size > self.filters:
+                    grad = tf.pad(grad, [[0, 0], [0, self.size - self.filters]])
+                g = self._from_rows(grad)
+                grads = []
+                for t in range(len(weights) - 1, -1, -1):
+                    grads.append(tf.matmul(inputs[t], g, transpose_a=True))
+                    g = tf.matmul(g, weights[t], transpose_b=True)
+                    if t > 0:
+                        g = self._between_backward(g, t - 1)
+                dx = self._from_first(g)[:, : self.in_width]
+                return (dx, *grads[::-1])
+
+            return out, backward
+
+        return forward(rows, *weights)
 
     def call(self, inputs):
         x = tf.convert_to_tensor(inputs)
@@ -288,12 +362,11 @@ class ButterflyFusion(keras.layers.Layer):
                 f"Received: input shape={tuple(x.shape)}"
             )
         rows = tf.reshape(x, [-1, self.in_width])
+        weights = [tf.cast(w, x.dtype) for w in self.stages]
         if self.recompute:
-            y = _cache_module.recompute_from_compressed(
-                self._butterfly, rows, self.stages, cache="bitmask"
-            )
+            y = self._butterfly_recomputed(rows, weights)
         else:
-            y = self._butterfly(rows, *self.stages)
+            y = self._butterfly(rows, *weights)
         y = tf.reshape(y, tf.concat([tf.shape(x)[:-1], [self.filters]], axis=0))
         if self.uses_residual:
             y = y + x
