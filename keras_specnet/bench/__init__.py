@@ -10,4 +10,5 @@ another's allocator state, compiled functions or memory high-water mark.
 # their command runs, so that `specnet --help` does not import TensorFlow.
 BENCHMARKS = {
     "memory": "keras_specnet.bench.memory",
+    "butterfly": "keras_specnet.bench.butterfly",
 }

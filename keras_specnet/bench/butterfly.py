@@ -1,0 +1,176 @@
+"""Speed and memory of ButterflyFusion against Conv2D(n, 1), per base.
+
+For each channel count n, `Conv2D(n, 1)` and `ButterflyFusion(n, base)`
+for each base on a (batch, 32, 32, n) input (batch 32 by default): the
+median time of a compiled forward and backward pass (the gradients of a
+fixed random projection of the output with respect to the input and the
+weights), the bytes a compiled training step holds for its backward pass
+(`keras_specnet.memory.stored_bytes`, a model of that one layer and a
+mean-squared-error loss), multiply-adds of a forward pass and parameters.
+Every configuration runs in a fresh process; ratios are to Conv2D in the
+same run.
+
+    specnet bench butterfly --sizes 64 128 256 512 1024 --bases 2 4 8 16 32 64
+"""
+
+import argparse
+import json
+import os
+
+from keras_specnet.bench import runner
+
+MODULE = "keras_specnet.bench.butterfly"
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[64, 128, 256, 512, 1024],
+        help="channel counts n (input and output)",
+    )
+    parser.add_argument(
+        "--bases", type=int, nargs="+", default=[2, 4, 8, 16, 32, 64],
+        help="butterfly bases (the largest radix of a stage)",
+    )
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--spatial", type=int, default=32, help="height = width")
+    parser.add_argument("--repeats", type=int, default=7, help="timed calls (median)")
+    parser.add_argument(
+        "--autodiff", action="store_true",
+        help="also time ButterflyFusion(recompute=False), plain autodiff",
+    )
+    parser.add_argument("--output", default=None, help="write the results as JSON")
+
+
+def measure(config):
+    """One configuration, in this process: a dict of figures."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_specnet import memory, utils
+    from keras_specnet.layers import ButterflyFusion
+
+    keras.utils.set_random_seed(0)
+    n, side, batch = config["n"], config["spatial"], config["batch_size"]
+    shape = (batch, side, side, n)
+    if config["layer"] == "conv2d":
+        layer = keras.layers.Conv2D(n, 1, name="fusion")
+    else:
+        layer = ButterflyFusion(
+            n, base=config["base"], recompute=config["recompute"], name="fusion"
+        )
+    inputs = keras.Input(shape[1:])
+    model = keras.Model(inputs, layer(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal(shape, dtype="float32"))
+    upstream = tf.constant(rng.standard_normal(shape, dtype="float32"))
+
+    @tf.function
+    def forward_backward(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x) * upstream)
+        return tape.gradient(loss, [x, *layer.trainable_variables])
+
+    def run():
+        # Reading one value waits for the whole step.
+        return float(forward_backward(x)[0][0, 0, 0, 0])
+
+    seconds = runner.median_seconds(run, config["repeats"], warmup=2)
+    held = memory.stored_bytes(model, x, upstream)
+    result = dict(config)
+    result.update(
+        seconds=seconds,
+        held_bytes=held,
+        multiply_adds=utils.count_flops(model),
+        params=int(model.count_params()),
+        radices=list(getattr(layer, "radices", ())),
+    )
+    return result
+
+
+def configs(args):
+    common = dict(spatial=args.spatial, batch_size=args.batch_size, repeats=args.repeats)
+    for n in args.sizes:
+        yield dict(common, n=n, layer="conv2d", base=None, recompute=None)
+        for base in args.bases:
+            if base > n and base != args.bases[0]:
+                continue  # one stage, the same as the previous base's
+            yield dict(common, n=n, layer="butterfly", base=base, recompute=True)
+            if args.autodiff:
+                yield dict(common, n=n, layer="butterfly", base=base, recompute=False)
+
+
+def table(results):
+    header = (
+        "n", "layer", "radices", "MMACs", "params", "fwd+bwd ms", "vs conv",
+        "held MiB", "held vs conv",
+    )
+    rows = []
+    conv = {r["n"]: r for r in results if r["layer"] == "conv2d"}
+    for r in results:
+        base = conv[r["n"]]
+        if r["layer"] == "conv2d":
+            name = "Conv2D(n, 1)"
+        else:
+            name = f"BFT base {r['base']}" + ("" if r["recompute"] else " autodiff")
+        rows.append(
+            (
+                r["n"],
+                name,
+                "x".join(str(v) for v in r["radices"]) or "-",
+                f"{r['multiply_adds'] * r['batch_size'] / 1e6:,.0f}",
+                f"{r['params']:,}",
+                f"{1e3 * r['seconds']:.1f}",
+                f"{r['seconds'] / base['seconds']:.2f}x",
+                f"{r['held_bytes'] / 2**20:.2f}",
+                f"{r['held_bytes'] / base['held_bytes']:.2f}x" if base["held_bytes"] else "-",
+            )
+        )
+    return runner.format_table(header, rows)
+
+
+def best_bases(results):
+    """n -> the base with the shortest time (recomputing layers only)."""
+    best = {}
+    for r in results:
+        if r["layer"] == "butterfly" and r["recompute"]:
+            if r["n"] not in best or r["seconds"] < best[r["n"]]["seconds"]:
+                best[r["n"]] = r
+    return {n: r["base"] for n, r in best.items()}
+
+
+def main(args):
+    results = []
+    for config in configs(args):
+        result = runner.isolated(MODULE, config)
+        results.append(result)
+        print(
+            f"n={config['n']:5d} {config['layer']:9s} base={config['base']} "
+            f"{1e3 * result['seconds']:9.1f} ms  {result['held_bytes'] / 2**20:8.2f} MiB",
+            flush=True,
+        )
+    print()
+    print(
+        f"forward + backward of one layer on ({args.batch_size}, {args.spatial}, "
+        f"{args.spatial}, n) float32 inputs, median of {args.repeats}; MMACs "
+        "for the whole batch"
+    )
+    print(table(results))
+    print()
+    print("fastest base per n:", ", ".join(f"{n}: {b}" for n, b in best_bases(results).items()))
+    if args.output:
+        folder = os.path.dirname(os.path.abspath(args.output))
+        os.makedirs(folder, exist_ok=True)
+        with open(args.output, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"wrote {args.output}")
+    return results
+
+
+if __name__ == "__main__":  # pragma: no cover
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    main(parser.parse_args())
