@@ -430,10 +430,11 @@ def _add_tune_parser(commands):
     )
     tune.add_argument(
         "--memory",
-        choices=("peak", "step", "held"),
-        default="peak",
-        help="figure held against the budget: step peak (MemoryProfiler), step "
-        "bytes above the resident ones, or bytes held for the backward pass",
+        choices=("step", "peak", "held"),
+        default="step",
+        help="figure held against the budget: a step's bytes above those "
+        "allocated before it (default), the step peak (MemoryProfiler), or "
+        "the bytes held for the backward pass",
     )
     tune.add_argument(
         "--memory-weight",
@@ -532,7 +533,7 @@ def _tune_table(rows, search_args):
         return "-" if value is None else format(value / scale, fmt)
 
     header = ["trial", "status", *search_args, "accuracy", "held MiB",
-              "step peak MiB", "time s", "score"]
+              "step MiB", "step peak MiB", "time s", "score"]
     lines = [header]
     for row in rows:
         hps = row["hyperparameters"]
@@ -546,6 +547,7 @@ def _tune_table(rows, search_args):
             number(row["val_accuracy"] if row["val_accuracy"] is not None
                    else row["accuracy"], ".4f"),
             number(row["held_bytes"], ".2f", mib),
+            number(row["memory_step_bytes"], ".2f", mib),
             number(row["memory_peak_bytes"], ".2f", mib),
             number(row["fit_seconds"], ".1f"),
             number(row["score"], ".4f"),

@@ -152,14 +152,15 @@ def test_tune_prints_the_trials_and_resumes(idx_dir, tmp_path, capsys):
     assert result["objective"]["memory_budget"] == 1000 * 2**20
     header = next(i for i, line in enumerate(printed) if line.startswith("trial"))
     assert printed[header].split() == [
-        "trial", "status", "beta", "accuracy", "held", "MiB", "step", "peak", "MiB",
-        "time", "s", "score",
+        "trial", "status", "beta", "accuracy", "held", "MiB", "step", "MiB", "step",
+        "peak", "MiB", "time", "s", "score",
     ]
     first = printed[header + 1].split()
     assert first[0] == trials[0]["trial_id"]
     assert first[2] == format(trials[0]["hyperparameters"]["beta"], ".4g")
     assert first[3] == f"{trials[0]['val_accuracy']:.4f}"
-    assert first[5] == f"{trials[0]['memory_peak_bytes'] / 2**20:.2f}"
+    assert first[5] == f"{trials[0]['memory_step_bytes'] / 2**20:.2f}"
+    assert first[6] == f"{trials[0]['memory_peak_bytes'] / 2**20:.2f}"
     assert printed[header + 3].startswith(f"best: trial {trials[0]['trial_id']}, beta=")
 
     # Run again with one more trial: the two finished ones are not repeated.
@@ -179,7 +180,7 @@ def test_tune_over_budget_trials_show_in_the_table(idx_dir, tmp_path, capsys):
                    "0.001", "--output", str(out)))
     (trial,) = json.loads(out.read_text())["trials"]
     assert trial["status"] == "over budget"
-    assert trial["score"] == pytest.approx(-trial["memory_peak_bytes"] / (0.001 * 2**20))
+    assert trial["score"] == pytest.approx(-trial["memory_step_bytes"] / (0.001 * 2**20))
     assert "  over budget  " in capsys.readouterr().out
 
 

@@ -216,10 +216,21 @@ def test_over_budget_trials_are_recorded_not_crashed(tmp_path):
     rows = tuning.trials_table(tuner)
     assert [r["status"] for r in rows] == ["over budget", "over budget"]
     for row in rows:
-        assert row["score"] == pytest.approx(-row["memory_peak_bytes"] / budget)
+        assert row["score"] == pytest.approx(-row["memory_step_bytes"] / budget)
         assert row["score"] < -1 and row["val_accuracy"] is not None
-    assert rows[0]["memory_peak_bytes"] <= rows[1]["memory_peak_bytes"]
+    assert rows[0]["memory_step_bytes"] <= rows[1]["memory_step_bytes"]
     assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+
+
+def test_the_profiler_peak_can_be_the_budgeted_figure(tmp_path):
+    tuner = tuning.make_tuner(
+        "random", _lenet(), max_trials=1, memory="peak", memory_budget=1024,
+        directory=str(tmp_path),
+    )
+    _search(tuner, _data())
+    (row,) = tuning.trials_table(tuner)
+    assert row["status"] == "over budget"
+    assert row["score"] == pytest.approx(-row["memory_peak_bytes"] / 1024)
 
 
 def test_held_bytes_can_be_the_budgeted_figure(tmp_path):
@@ -360,3 +371,42 @@ def test_tuning_is_an_attribute_of_the_package():
 
     assert keras_specnet.tuning is tuning
     assert "tuning" in keras_specnet.__all__
+
+
+# --- butterfly models: run against every registered model with a base -------
+
+
+@pytest.mark.parametrize("model", tuning.butterfly_models())
+def test_butterfly_build_with_default_and_fixed_hyperparameters(model):
+    builder = applications.get(model)
+    hypermodel = tuning.ButterflyHyperModel(
+        model, bases=(4, 2), widths=(0.25, 0.5), input_shape=(32, 32, 3)
+    )
+    width = hypermodel.width_argument
+    assert width in ("alpha", "scale", "width")
+    hp = keras_tuner.HyperParameters()
+    built = hypermodel.build(hp)
+    assert hp.values == {"butterfly_base": 4, width: 0.25}
+    expected = builder(input_shape=(32, 32, 3), butterfly_base=4, **{width: 0.25})
+    assert built.count_params() == expected.count_params()
+    assert built.optimizer is not None
+
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("butterfly_base", 2)
+    hp.Fixed(width, 0.5)
+    built = hypermodel.build(hp)
+    expected = builder(input_shape=(32, 32, 3), butterfly_base=2, **{width: 0.5})
+    assert built.count_params() == expected.count_params()
+
+
+@pytest.mark.parametrize("model", tuning.butterfly_models())
+def test_butterfly_hypermodel_rejects_bad_bases_and_widths(model):
+    with pytest.raises(ValueError, match=r"argument `bases`. Expected a non-empty "
+                       r"sequence of distinct integers >= 2. Received: bases=\(1, 2\)"):
+        tuning.ButterflyHyperModel(model, bases=(1, 2))
+    with pytest.raises(ValueError, match=r"Received: bases=\(\)"):
+        tuning.ButterflyHyperModel(model, bases=())
+    with pytest.raises(ValueError, match=r"Received: bases=\(2, 2\)"):
+        tuning.ButterflyHyperModel(model, bases=(2, 2))
+    with pytest.raises(ValueError, match=r"Received: widths=\(0.5, -1\)"):
+        tuning.ButterflyHyperModel(model, widths=(0.5, -1))
