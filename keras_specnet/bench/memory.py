@@ -355,7 +355,13 @@ def main(args):
                     entry["baseline"] = {k: base[k] for k in
                                          ("held_bytes", "peak_bytes", "step_bytes", "step_seconds")}
                     entries.append(entry)
-                    print(f"  measured {state} batch {batch_size}: {_label(entry)}", flush=True)
+                    print(
+                        f"  {state} batch {batch_size}: {_label(entry)}: held "
+                        f"{entry['held_bytes'] / 2**20:.1f} MiB, peak "
+                        f"{entry['peak_bytes'] / 2**20:.1f} MiB, step "
+                        f"{entry['step_seconds']:.3f} s",
+                        flush=True,
+                    )
                 results["measurements"].extend(entries)
                 print(f"\n{family}, {state}, batch {batch_size} "
                       f"(ratios to {entries[0]['model']}):")
