@@ -27,6 +27,10 @@ SMALL = {
     "spec_vgg16": {"width": 0.125, "fc_units": 32},
     "densenet": {"width": 0.125, "num_layers": 3},
     "spec_densenet": {"width": 0.125, "num_layers": 3},
+    "mobilenet_v1": {"alpha": 0.125},
+    "mobilenet_v1_bft": {"alpha": 0.125},
+    "shufflenet_v2": {"scale": 0.25},
+    "shufflenet_v2_bft": {"scale": 0.25},
 }
 NAMES = list(applications.MODELS)
 
