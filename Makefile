@@ -12,7 +12,7 @@ RUNS ?= runs
 # Quiet TensorFlow's C++ start-up messages in the demo's output.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test data install clean twins tune-demo
+.PHONY: demo test data install clean twins tune-demo bft
 
 install: $(STAMP)
 
@@ -78,3 +78,17 @@ tune-demo: $(STAMP) data
 	  --model-arg width=0.25 --model-arg fc_units=256 --model-arg batch_norm=True \
 	  --beta-range 0.3 1.5 --memory held --memory-budget 50 $(TUNE_ARGS) \
 	  --directory $(RUNS)/tune --output $(RUNS)/tune_spec_vgg16.json --verbose 2
+
+# README's Butterfly Transform comparison: pointwise MobileNetV1 / ShuffleNetV2
+# against their BFT forms at matched multiply-adds on 28x28 Fashion-MNIST
+# (utils.count_flops: MobileNetV1-0.25 2.90 M vs BFT-0.7 2.92 M; ShuffleNetV2-0.5
+# 9.00 M vs BFT-1.5 9.04 M), each pair with the same budget.
+BFT_BUDGET ?= --epochs 3 --limit 20000 --verbose 2
+
+bft: $(STAMP) data
+	$(PY) -m keras_specnet train --model mobilenet_v1 --model-arg alpha=0.25 $(BFT_BUDGET) --output $(RUNS)/mobilenet_v1.json
+	$(PY) -m keras_specnet train --model mobilenet_v1_bft --model-arg alpha=0.7 $(BFT_BUDGET) --output $(RUNS)/mobilenet_v1_bft.json
+	$(PY) -m keras_specnet train --model shufflenet_v2 --model-arg scale=0.5 $(BFT_BUDGET) --output $(RUNS)/shufflenet_v2.json
+	$(PY) -m keras_specnet train --model shufflenet_v2_bft --model-arg scale=1.5 $(BFT_BUDGET) --output $(RUNS)/shufflenet_v2_bft.json
+	@for m in mobilenet_v1 shufflenet_v2; do echo; \
+	  $(PY) -m keras_specnet report $(RUNS)/$$m.json $(RUNS)/$${m}_bft.json; done
