@@ -1,7 +1,8 @@
 """Speed and memory of ButterflyFusion against Conv2D(n, 1), per base.
 
-For each channel count n, `Conv2D(n, 1)` and `ButterflyFusion(n, base)`
-for each base on a (batch, 32, 32, n) input (batch 32 by default): the
+For each channel count n, `Conv2D(n, 1)`, `Dense(n)` (the same maths as
+one matmul, for reference) and `ButterflyFusion(n, base)` for each base
+on a (batch, 32, 32, n) input (batch 32 by default): the
 median time of a compiled forward and backward pass (the gradients of a
 fixed random projection of the output with respect to the input and the
 weights), the bytes a compiled training step holds for its backward pass
@@ -56,6 +57,8 @@ def measure(config):
     shape = (batch, side, side, n)
     if config["layer"] == "conv2d":
         layer = keras.layers.Conv2D(n, 1, name="fusion")
+    elif config["layer"] == "dense":
+        layer = keras.layers.Dense(n, name="fusion")
     else:
         layer = ButterflyFusion(
             n, base=config["base"], recompute=config["recompute"], name="fusion"
@@ -92,15 +95,27 @@ def measure(config):
 
 
 def configs(args):
+    """Conv2D and one configuration per distinct butterfly plan, for each n.
+
+    Bases that give the same radices at some n (16, 32 and 64 all give
+    16 x 8 at n = 128) are one configuration, measured once and listed
+    with all its bases.
+    """
+    from keras_specnet.layers.butterfly_fusion import plan_radices
+
     common = dict(spatial=args.spatial, batch_size=args.batch_size, repeats=args.repeats)
     for n in args.sizes:
-        yield dict(common, n=n, layer="conv2d", base=None, recompute=None)
-        for base in args.bases:
-            if base > n and base != args.bases[0]:
-                continue  # one stage, the same as the previous base's
-            yield dict(common, n=n, layer="butterfly", base=base, recompute=True)
-            if args.autodiff:
-                yield dict(common, n=n, layer="butterfly", base=base, recompute=False)
+        yield dict(common, n=n, layer="conv2d", base=None, bases=[], recompute=None)
+        yield dict(common, n=n, layer="dense", base=None, bases=[], recompute=None)
+        plans = {}
+        for base in sorted(set(args.bases)):
+            plans.setdefault(plan_radices(n, base), []).append(base)
+        for bases in plans.values():
+            for recompute in [True, False] if args.autodiff else [True]:
+                yield dict(
+                    common, n=n, layer="butterfly", base=bases[0], bases=bases,
+                    recompute=recompute,
+                )
 
 
 def table(results):
@@ -114,8 +129,12 @@ def table(results):
         base = conv[r["n"]]
         if r["layer"] == "conv2d":
             name = "Conv2D(n, 1)"
+        elif r["layer"] == "dense":
+            name = "Dense(n) (same matmul)"
         else:
-            name = f"BFT base {r['base']}" + ("" if r["recompute"] else " autodiff")
+            name = "BFT base " + "/".join(str(b) for b in r["bases"])
+            name += "" if r["recompute"] else " autodiff"
+            name += " (1 stage: dense)" if len(r["radices"]) == 1 else ""
         rows.append(
             (
                 r["n"],
@@ -133,13 +152,14 @@ def table(results):
 
 
 def best_bases(results):
-    """n -> the base with the shortest time (recomputing layers only)."""
+    """n -> the bases with the shortest time (recomputing butterflies of at
+    least 2 stages only: one stage is a dense matmul)."""
     best = {}
     for r in results:
-        if r["layer"] == "butterfly" and r["recompute"]:
+        if r["layer"] == "butterfly" and r["recompute"] and len(r["radices"]) > 1:
             if r["n"] not in best or r["seconds"] < best[r["n"]]["seconds"]:
                 best[r["n"]] = r
-    return {n: r["base"] for n, r in best.items()}
+    return {n: "/".join(str(b) for b in r["bases"]) for n, r in best.items()}
 
 
 def main(args):
@@ -148,7 +168,7 @@ def main(args):
         result = runner.isolated(MODULE, config)
         results.append(result)
         print(
-            f"n={config['n']:5d} {config['layer']:9s} base={config['base']} "
+            f"n={config['n']:5d} {config['layer']:9s} bases={config['bases']} "
             f"{1e3 * result['seconds']:9.1f} ms  {result['held_bytes'] / 2**20:8.2f} MiB",
             flush=True,
         )
@@ -160,7 +180,7 @@ def main(args):
     )
     print(table(results))
     print()
-    print("fastest base per n:", ", ".join(f"{n}: {b}" for n, b in best_bases(results).items()))
+    print("fastest bases per n (2 stages or more):", ", ".join(f"{n}: {b}" for n, b in best_bases(results).items()))
     if args.output:
         folder = os.path.dirname(os.path.abspath(args.output))
         os.makedirs(folder, exist_ok=True)
