@@ -1,11 +1,14 @@
 """`ToSpatial` with fused max pooling: against MaxPooling2D, and what it keeps."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import keras
-from keras_specnet import memory
 from keras_specnet.layers import SpectralConv2D, ToSpatial, ToSpectral
 
 
@@ -56,7 +59,14 @@ def test_errors(kwargs, message):
         ToSpatial((8, 8), **kwargs)
 
 
-def _model(fused):
+_HELD = """
+import json, os
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+import keras, numpy as np
+from keras_specnet import memory
+from keras_specnet.layers import SpectralConv2D, ToSpatial
+
+def model(fused):
     inputs = keras.Input((32, 32, 16))
     z = SpectralConv2D(16, 3, beta=1.0, activation="spectral_tanh")(inputs)
     if fused:
@@ -64,17 +74,30 @@ def _model(fused):
     else:
         x = keras.layers.MaxPooling2D(2, padding="same")(ToSpatial((32, 32))(z))
     x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(2)(x))
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
+    m = keras.Model(inputs, keras.layers.Dense(2)(x))
+    m.compile(optimizer="sgd",
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return m
+
+x = np.random.default_rng(1).standard_normal((64, 32, 32, 16)).astype("float32")
+y = np.arange(64) % 2
+print(json.dumps(memory.stored_bytes(model({fused}), x, y)))
+"""
+
+
+def _held(fused):
+    # A fresh process: what earlier tests left to the allocator or to the
+    # garbage collector must not enter the measurement.
+    done = subprocess.run(
+        [sys.executable, "-c", _HELD.replace("{fused}", str(fused))],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_fused_pooling_keeps_less_than_a_separate_pooling_layer():
     # Batch 64: the maps (4 MiB) are well above the allocator's blind spot.
-    x = np.random.default_rng(1).standard_normal((64, 32, 32, 16)).astype("float32")
-    y = np.arange(64) % 2
-    fused = memory.stored_bytes(_model(True), x, y)
-    separate = memory.stored_bytes(_model(False), x, y)
+    fused, separate = _held(True), _held(False)
     # The separate pooling keeps its dense 64x32x32x16 float32 input (4 MiB)
     # and its output; the fused layer a compressed spectrum instead.
     assert separate > 64 * 32 * 32 * 16 * 4, separate
