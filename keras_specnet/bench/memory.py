@@ -24,6 +24,7 @@ size and state. Images are Fashion-MNIST resized to 32x32x3 (offline) or
 CIFAR-10 with `--dataset cifar10` where it can be downloaded.
 """
 
+import argparse
 import json
 import os
 import statistics
@@ -77,7 +78,7 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--init",
-        action=argparse_bool(),
+        action=argparse.BooleanOptionalAction,
         default=True,
         help="also measure at initialisation (--no-init to skip)",
     )
@@ -89,12 +90,6 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", default=None, help="where trained weights go")
     parser.add_argument("--output", default=None, help="write every figure as JSON")
-
-
-def argparse_bool():
-    import argparse
-
-    return argparse.BooleanOptionalAction
 
 
 # --------------------------------------------------------------------------
@@ -216,8 +211,6 @@ def _train(config):
 def _measure(config):
     import gc
 
-    import keras
-
     from keras_specnet import memory
 
     model = _build(config)
@@ -232,7 +225,6 @@ def _measure(config):
     seconds = runner.median_seconds(
         lambda: model.train_on_batch(x, y), config["repeats"], warmup=2
     )
-    del keras
     return {
         "held_bytes": held,
         "peak_bytes": step["peak_bytes"],
@@ -314,7 +306,7 @@ def main(args):
     workdir = args.workdir or tempfile.mkdtemp(prefix="specnet-bench-")
     os.makedirs(workdir, exist_ok=True)
     common = {"dataset": args.dataset, "data_dir": args.data_dir, "seed": args.seed}
-    results = {"arguments": {k: v for k, v in vars(args).items() if k not in ("func",)},
+    results = {"arguments": vars(args),
                "training": {}, "measurements": []}
     accuracies = {}
 
