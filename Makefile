@@ -11,6 +11,8 @@ DEMO_EPOCHS ?= 5
 RUNS ?= runs
 # Quiet TensorFlow's C++ start-up messages in the demo's output.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# Count every tensor in TensorFlow's CPU memory statistics (keras_specnet.memory).
+export TF_CPU_ALLOCATOR_USE_BFC ?= true
 
 .PHONY: demo test data install clean twins tune-demo bft
 

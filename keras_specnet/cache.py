@@ -26,7 +26,7 @@ from keras_specnet import _checks
 CACHES = ("bitmask", "sparse_tensor", "none")
 CACHE_DTYPES = ("float32", "bfloat16")
 
-_BITS = tf.constant([1, 2, 4, 8, 16, 32, 64, 128], tf.int32)
+_BITS = tf.constant([1, 2, 4, 8, 16, 32, 64, 128], tf.uint8)
 
 
 def check(cache, cache_dtype):
@@ -57,8 +57,9 @@ def compress(z, cache, cache_dtype="float32"):
     flat = tf.reshape(z, [-1])
     keep = tf.not_equal(flat, 0)
     size = tf.size(flat)
-    bits = tf.pad(tf.cast(keep, tf.int32), [[0, (-size) % 8]])
-    packed = tf.cast(tf.reduce_sum(tf.reshape(bits, [-1, 8]) * _BITS, axis=1), tf.uint8)
+    # One byte per entry at most while packing (uint8 throughout).
+    bits = tf.pad(tf.cast(keep, tf.uint8), [[0, (-size) % 8]])
+    packed = tf.reduce_sum(tf.reshape(bits, [-1, 8]) * _BITS, axis=1)
     return (packed, _values(tf.boolean_mask(flat, keep), cache_dtype), shape)
 
 
@@ -69,7 +70,7 @@ def decompress(saved, cache, cache_dtype="float32"):
     if cache == "sparse_tensor":
         return tf.sparse.to_dense(tf.SparseTensor(first, values, shape))
     size = tf.reduce_prod(shape)
-    bits = tf.bitwise.bitwise_and(tf.cast(first, tf.int32)[:, None], _BITS) > 0
+    bits = tf.bitwise.bitwise_and(first[:, None], _BITS) > 0
     keep = tf.reshape(bits, [-1])[:size]
     flat = tf.scatter_nd(tf.where(keep), values, tf.reshape(size, [1]))
     return tf.reshape(flat, shape)
@@ -80,7 +81,13 @@ def saved_bytes(saved):
     return sum(int(tf.size(t)) * t.dtype.size for t in saved)
 
 
-def recompute_from_compressed(fn, inputs, params, cache, cache_dtype="float32"):
+def _chunk_bounds(batch, chunks):
+    """`chunks` (start, stop) pairs that split `batch` rows as evenly as possible."""
+    cuts = [(batch * i) // chunks for i in range(chunks + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def recompute_from_compressed(fn, inputs, params, cache, cache_dtype="float32", chunks=1):
     """`fn(inputs, *params)`, whose backward pass keeps a compressed `inputs`.
 
     The backward pass decompresses the input, runs `fn` again under a
@@ -90,12 +97,21 @@ def recompute_from_compressed(fn, inputs, params, cache, cache_dtype="float32"):
     work that depends only on `params` (the kernel spectrum) depend on its
     input, so that a compiled step does not compute it early and hold it.
 
+    With `chunks > 1` the batch is split into that many slices, run one
+    after the other (control dependencies order them) in the forward pass
+    and again in the backward pass: the intermediates of `fn` and of its
+    gradient (FFTs, the per-frequency product, the threshold's and the
+    activation's tensors) then exist for one slice at a time, which bounds
+    the step's transient memory. `fn` must treat the samples of a batch
+    independently.
+
     Args:
         fn: the forward function.
         inputs: a real or a spectral tensor.
         params: a list of tensors (weights).
         cache: one of `CACHES`; `"none"` calls `fn` under plain autodiff.
         cache_dtype: dtype of the kept values of a spectral input.
+        chunks: int >= 1, number of slices of the batch.
     """
     if cache == "none":
         return fn(inputs, *params)
@@ -108,18 +124,45 @@ def recompute_from_compressed(fn, inputs, params, cache, cache_dtype="float32"):
     def forward(x, *weights):
         # In eager mode an enclosing tape records the ops run here unless
         # their inputs are cut from it, and would keep their tensors.
-        out = fn(tf.stop_gradient(x), *[tf.stop_gradient(w) for w in weights])
-        saved = compress(x, cache, cache_dtype) if spectral else (x,)
+        x = tf.stop_gradient(x)
+        weights = [tf.stop_gradient(w) for w in weights]
+        bounds = _chunk_bounds(tf.shape(x)[0], chunks)
+        outs, saved, done = [], [], []
+        for start, stop in bounds:
+            with tf.control_dependencies(done):
+                part = x[start:stop] if chunks > 1 else tf.identity(x)
+            out = fn(part, *weights)
+            kept = compress(part, cache, cache_dtype) if spectral else ()
+            outs.append(out)
+            saved.append(kept)
+            done = [out, *kept]
+        if not spectral:
+            saved = [(x,)]
 
         def backward(grad):
-            with tf.control_dependencies([grad]):
-                again = decompress(saved, cache, cache_dtype) if spectral else tf.identity(saved[0])
-            with tf.GradientTape() as tape:
-                tape.watch([again, *weights])
-                with tf.control_dependencies([grad]):
+            grads_x, grads_w, done = [], None, [grad]
+            for i, (start, stop) in enumerate(bounds):
+                with tf.control_dependencies(done):
+                    if spectral:
+                        again = decompress(saved[i], cache, cache_dtype)
+                    else:
+                        again = saved[0][0][start:stop] if chunks > 1 else tf.identity(saved[0][0])
+                    upstream = grad[start:stop] if chunks > 1 else grad
+                with tf.GradientTape() as tape:
+                    tape.watch([again, *weights])
                     recomputed = fn(again, *weights)
-            return tape.gradient(recomputed, [again, *weights], output_gradients=grad)
+                grad_x, *grad_w = tape.gradient(
+                    recomputed, [again, *weights], output_gradients=upstream
+                )
+                grads_x.append(grad_x)
+                grads_w = grad_w if grads_w is None else [
+                    a + b for a, b in zip(grads_w, grad_w)
+                ]
+                done = [grad_x, *grads_w]
+            grad_x = tf.concat(grads_x, axis=0) if chunks > 1 else grads_x[0]
+            return [grad_x, *grads_w]
 
+        out = tf.concat(outs, axis=0) if chunks > 1 else outs[0]
         return out, backward
 
     return forward(inputs, *params)

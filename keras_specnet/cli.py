@@ -253,6 +253,7 @@ def train(args):
         "step_bytes": mem["step_bytes"],
         "stored_bytes": held,
         "memory_device": mem["device"],
+        "memory_counts_small_tensors": memory.allocator_counts_small_tensors(mem["device"]),
         "train_seconds": round(train_seconds, 2),
         "versions": {
             "python": platform.python_version(),
@@ -277,6 +278,11 @@ def train(args):
         f"held for the backward pass {held / mib:.2f} MiB "
         "(compiled step, between forward and backward)"
     )
+    if not result["memory_counts_small_tensors"]:
+        print(
+            "  (tensors under about 256 KiB are not counted: set "
+            "TF_CPU_ALLOCATOR_USE_BFC=true before starting to count them)"
+        )
     print(f"training time              {train_seconds:.1f} s")
     if args.output:
         folder = os.path.dirname(os.path.abspath(args.output))

@@ -4,10 +4,14 @@
 allocator hands out on a device, exactly, on the CPU as on a GPU (once
 TensorFlow has allocated anything there). The figures here are therefore
 TensorFlow's tensors only: not the Python process, not the framework's
-code, not memory that a library allocates outside TensorFlow. On the CPU
-build measured here (TensorFlow 2.21), tensors smaller than about 256 KiB
-are not counted either: the figures are those of the large tensors,
-feature maps above all, which is what SpecNet is about.
+code, not memory that a library allocates outside TensorFlow.
+
+On the CPU, TensorFlow's default allocator (TensorFlow 2.21) leaves tensors
+smaller than about 256 KiB out of these statistics. Set the environment
+variable `TF_CPU_ALLOCATOR_USE_BFC=true` before TensorFlow starts (before
+`import keras_specnet`) to count every tensor; `make demo`, `specnet bench`
+and the test suite do. `allocator_counts_small_tensors()` tells which
+allocator is in use.
 """
 
 import gc
@@ -22,6 +26,23 @@ from keras_specnet import spectral
 def default_device():
     """`"GPU:0"` when TensorFlow sees a GPU, else `"CPU:0"`."""
     return "GPU:0" if tf.config.list_logical_devices("GPU") else "CPU:0"
+
+
+def allocator_counts_small_tensors(device=None):
+    """True when the allocator's statistics on `device` include small tensors.
+
+    Allocates a 64 KiB tensor and checks that the current bytes moved. False
+    on the CPU with TensorFlow's default allocator (see the module's
+    docstring for the environment variable that changes it).
+    """
+    device = device or default_device()
+    with tf.device(device):
+        tf.zeros([1])  # the statistics exist once something is allocated
+        before = tf.config.experimental.get_memory_info(device)["current"]
+        probe = tf.random.uniform([16384])
+        after = tf.config.experimental.get_memory_info(device)["current"]
+        del probe
+    return after > before
 
 
 def _current_bytes(device):

@@ -91,6 +91,10 @@ def to_spectral(x, fft_size):
     """
     rows, cols = fft_size
     x = tf.transpose(tf.cast(x, tf.float32), (0, 3, 1, 2))
+    # Padded here rather than by `fft_length`, which fails on an empty
+    # batch (an empty slice of a batch cut into `batch_chunks`).
+    height, width = int(x.shape[2]), int(x.shape[3])
+    x = tf.pad(x, ((0, 0), (0, 0), (0, rows - height), (0, cols - width)))
     z = tf.signal.rfft2d(x, fft_length=(rows, cols))
     z = z * tf.cast(1.0 / math.sqrt(rows * cols), tf.complex64)
     return tf.transpose(z, (0, 2, 3, 1))

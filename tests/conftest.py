@@ -1,6 +1,9 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Memory tests read TensorFlow's allocator statistics: make the CPU
+# allocator count every tensor, the small ones too (keras_specnet.memory).
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

@@ -41,12 +41,34 @@ def test_spectral_config_sets_beta_and_cache():
         "seed": 0,
         "beta": 0.7,
         "cache": "bitmask+bfloat16",
+        "batch_chunks": 2,
     }
     model = bench_memory._build(config)
     convs = [layer for layer in model.layers if layer.name.endswith("_conv1")]
     assert convs and all(
-        (c.beta, c.cache, c.cache_dtype) == (0.7, "bitmask", "bfloat16") for c in convs
+        (c.beta, c.cache, c.cache_dtype, c.batch_chunks) == (0.7, "bitmask", "bfloat16", 2)
+        for c in convs
     )
+
+
+def test_configs_measure_each_cache_and_the_chunk_comparison():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    bench_memory.add_arguments(parser)
+    args = parser.parse_args(
+        ["--betas", "0.1", "0.5", "--caches", "none", "bitmask", "--sweep-caches", "bitmask"]
+    )
+    labels = [bench_memory._label(dict(c)) for c in bench_memory._configs(args, "vgg16", False)]
+    assert labels == [
+        "vgg16",
+        "vgg16 mixed_bfloat16",
+        "vgg16 recompute_grad",
+        "spec_vgg16 b=0.1 none",
+        "spec_vgg16 b=0.1 bitmask /4",
+        "spec_vgg16 b=0.1 bitmask /1",
+        "spec_vgg16 b=0.5 bitmask /4",
+    ]
 
 
 def test_isolated_reports_a_failing_child():

@@ -144,6 +144,7 @@ def SpecAlexNet(
     fft_padding=None,
     cache="bitmask",
     cache_dtype="float32",
+    batch_chunks=4,
     name="spec_alexnet",
 ):
     """SpecAlexNet: AlexNet with each block as one spectral block.
@@ -178,6 +179,9 @@ def SpecAlexNet(
             `keras_specnet.cache`). Defaults to `"bitmask"`.
         cache_dtype: `"float32"` or `"bfloat16"`, dtype of the kept
             values. Defaults to `"float32"`.
+        batch_chunks: int >= 1. Slices of the batch each spectral layer
+            works on one after the other, to lower the step peak (see
+            `SpectralConv2D`). Defaults to `4`.
         name: str. Model name. Defaults to `"spec_alexnet"`.
 
     Returns:
@@ -202,6 +206,7 @@ def SpecAlexNet(
         beta=beta,
         cache=cache,
         cache_dtype=cache_dtype,
+        batch_chunks=batch_chunks,
         fft_padding=fft_padding,
         include_top=include_top,
         input_tensor=input_tensor,

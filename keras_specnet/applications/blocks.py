@@ -93,6 +93,7 @@ def spectral_block(
     pool=None,
     cache="bitmask",
     cache_dtype="float32",
+    batch_chunks=4,
     name="block",
 ):
     """Spectral block: FFT, `SpectralConv2D`s, inverse FFT and crop [+ pooling].
@@ -123,8 +124,9 @@ def spectral_block(
             at any depth.
         pool: `None`, or `(pool_size, pool_strides)` of a max pooling
             (`"same"` padding) after the block.
-        cache, cache_dtype: what each layer keeps for the backward pass
-            (see `keras_specnet.cache`).
+        cache, cache_dtype, batch_chunks: what each layer keeps for the
+            backward pass and in how many batch slices it works (see
+            `SpectralConv2D`).
         name: prefix of the layer names.
 
     Returns:
@@ -132,7 +134,11 @@ def spectral_block(
         and by the pooling strides.
     """
     padding = fft_padding_of(convs, fft_padding)
-    saving = {"cache": cache, "cache_dtype": cache_dtype}
+    saving = {
+        "cache": cache,
+        "cache_dtype": cache_dtype,
+        "batch_chunks": batch_chunks,
+    }
     if strides != 1:
         if len(convs) != 1 or padding != convs[0][1] - 1 or batch_norm:
             raise _checks.invalid(

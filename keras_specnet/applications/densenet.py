@@ -47,6 +47,7 @@ def spectral_dense_block(
     batch_norm=False,
     cache="bitmask",
     cache_dtype="float32",
+    batch_chunks=4,
     name="dense",
 ):
     """Spectral dense block: one FFT, every layer and concatenation spectral.
@@ -60,8 +61,9 @@ def spectral_dense_block(
         fft_padding: int, zero rows and columns added before the FFT.
         batch_norm: bool. A `SpectralBatchNormalization` before each
             convolution (`f"{name}_layer{i}_sbn{j}"`).
-        cache, cache_dtype: what each `SpectralConv2D` keeps for the
-            backward pass (see `keras_specnet.cache`).
+        cache, cache_dtype, batch_chunks: what each `SpectralConv2D`
+            keeps for the backward pass and in how many batch slices it
+            works (see `SpectralConv2D`).
         name: prefix of the layer names (`f"{name}_layer{i}_conv{j}"`).
 
     Returns:
@@ -81,6 +83,7 @@ def spectral_dense_block(
                 activation=activation,
                 cache=cache,
                 cache_dtype=cache_dtype,
+                batch_chunks=batch_chunks,
                 name=f"{name}_layer{i}_conv{j}",
             )(y)
         z = SpectralConcatenate(name=f"{name}_layer{i}_concat")([z, y])
@@ -96,6 +99,7 @@ def densenet(
     fft_padding=None,
     cache="bitmask",
     cache_dtype="float32",
+    batch_chunks=4,
     include_top=True,
     input_tensor=None,
     input_shape=None,
@@ -124,6 +128,7 @@ def densenet(
             batch_norm=batch_norm,
             cache=cache,
             cache_dtype=cache_dtype,
+            batch_chunks=batch_chunks,
             pool=(2, 2),
             name="stem",
         )
@@ -141,6 +146,7 @@ def densenet(
             batch_norm=batch_norm,
             cache=cache,
             cache_dtype=cache_dtype,
+            batch_chunks=batch_chunks,
             name="dense",
         )
     else:
@@ -241,6 +247,7 @@ def SpecDenseNet(
     batch_norm=False,
     cache="bitmask",
     cache_dtype="float32",
+    batch_chunks=4,
     name="spec_densenet",
 ):
     """SpecDenseNet, as in Table 1 of the SpecNet paper.
@@ -291,6 +298,9 @@ def SpecDenseNet(
             `keras_specnet.cache`). Defaults to `"bitmask"`.
         cache_dtype: `"float32"` or `"bfloat16"`, dtype of the kept
             values. Defaults to `"float32"`.
+        batch_chunks: int >= 1. Slices of the batch each spectral layer
+            works on one after the other, to lower the step peak (see
+            `SpectralConv2D`). Defaults to `4`.
         name: str. Model name. Defaults to `"spec_densenet"`.
 
     Returns:
@@ -315,6 +325,7 @@ def SpecDenseNet(
         beta=beta,
         cache=cache,
         cache_dtype=cache_dtype,
+        batch_chunks=batch_chunks,
         fft_padding=fft_padding,
         batch_norm=batch_norm,
         include_top=include_top,

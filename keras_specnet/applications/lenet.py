@@ -100,6 +100,7 @@ def SpecLeNet5(
     fft_padding=None,
     cache="bitmask",
     cache_dtype="float32",
+    batch_chunks=4,
     name="spec_lenet5",
 ):
     """SpecLeNet-5: LeNet-5 with its convolutions in the spectral domain.
@@ -132,6 +133,9 @@ def SpecLeNet5(
             `keras_specnet.cache`). Defaults to `"bitmask"`.
         cache_dtype: `"float32"` or `"bfloat16"`, dtype of the kept
             values. Defaults to `"float32"`.
+        batch_chunks: int >= 1. Slices of the batch each spectral layer
+            works on one after the other, to lower the step peak (see
+            `SpectralConv2D`). Defaults to `4`.
         name: str. Model name. Defaults to `"spec_lenet5"`.
 
     Returns:
@@ -163,6 +167,7 @@ def SpecLeNet5(
         classifier_activation=classifier_activation,
         cache=cache,
         cache_dtype=cache_dtype,
+        batch_chunks=batch_chunks,
         fft_padding=fft_padding,
         name=name,
     )

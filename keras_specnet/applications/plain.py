@@ -26,6 +26,7 @@ def plain_cnn(
     first_strides=1,
     cache="bitmask",
     cache_dtype="float32",
+    batch_chunks=4,
     include_top=True,
     input_tensor=None,
     input_shape=None,
@@ -54,8 +55,9 @@ def plain_cnn(
             convolution in a spectral block.
         fft_padding: see `blocks.fft_padding_of`.
         first_strides: strides of the first convolution.
-        cache, cache_dtype: what the spectral convolutions keep for the
-            backward pass (see `keras_specnet.cache`).
+        cache, cache_dtype, batch_chunks: what the spectral convolutions
+            keep for the backward pass and in how many batch slices they
+            work (see `SpectralConv2D`).
         include_top, input_tensor, input_shape, pooling, classes,
         classifier_activation, name: as in `keras.applications`.
         default_shape: input shape when neither `input_tensor` nor
@@ -82,6 +84,7 @@ def plain_cnn(
                 batch_norm=batch_norm,
                 cache=cache,
                 cache_dtype=cache_dtype,
+                batch_chunks=batch_chunks,
                 pool=(pool_size, pool_strides),
                 name=f"block{i}",
             )

@@ -132,6 +132,7 @@ def SpecVGG16(
     batch_norm=False,
     cache="bitmask",
     cache_dtype="float32",
+    batch_chunks=4,
     name="spec_vgg16",
 ):
     """SpecVGG-16: each VGG-16 block as one spectral block.
@@ -181,6 +182,9 @@ def SpecVGG16(
             `keras_specnet.cache`). Defaults to `"bitmask"`.
         cache_dtype: `"float32"` or `"bfloat16"`, dtype of the kept
             values. Defaults to `"float32"`.
+        batch_chunks: int >= 1. Slices of the batch each spectral layer
+            works on one after the other, to lower the step peak (see
+            `SpectralConv2D`). Defaults to `4`.
         name: str. Model name. Defaults to `"spec_vgg16"`.
 
     Returns:
@@ -205,6 +209,7 @@ def SpecVGG16(
         beta=beta,
         cache=cache,
         cache_dtype=cache_dtype,
+        batch_chunks=batch_chunks,
         fft_padding=fft_padding,
         batch_norm=batch_norm,
         include_top=include_top,

@@ -62,6 +62,20 @@ def add_arguments(parser):
         default=["bitmask", "bitmask+bfloat16"],
         help="cache modes measured at every beta",
     )
+    parser.add_argument(
+        "--batch-chunks",
+        type=int,
+        default=4,
+        help="batch_chunks of the spectral layers (see SpectralConv2D)",
+    )
+    parser.add_argument(
+        "--compare-chunks",
+        nargs="*",
+        type=int,
+        default=[1],
+        help="extra bitmask configurations at the first of --betas with these "
+        "batch_chunks, to show what the slicing saves (none: skip)",
+    )
     parser.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS))
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 128])
     parser.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")
@@ -136,6 +150,8 @@ def _build(config):
     if config.get("cache"):
         mode, _, dtype = config["cache"].partition("+")
         kwargs.update(cache=mode, cache_dtype=dtype or "float32")
+    if config.get("batch_chunks"):
+        kwargs["batch_chunks"] = config["batch_chunks"]
     model = applications.get(config["model"])(**kwargs)
     if config.get("weights"):
         model.load_weights(config["weights"])
@@ -249,7 +265,9 @@ def measure(config):
 def _label(entry):
     if entry["beta"] is None:
         return entry["model"] if entry["peer"] == "baseline" else f"{entry['model']} {entry['peer']}"
-    return f"{entry['model']} b={entry['beta']:g} {entry['cache']}"
+    label = f"{entry['model']} b={entry['beta']:g} {entry['cache']}"
+    chunks = entry.get("batch_chunks")
+    return label if chunks is None else f"{label} /{chunks}"
 
 
 def _ratio(value, base):
@@ -296,10 +314,15 @@ def _configs(args, family, trained):
                "cache": None, "trained_as": spatial if trained else None}
     for i, beta in enumerate(args.betas):
         caches = args.caches if i == 0 else []
+        spec = {"model": spectral, "model_args": model_args, "peer": "baseline",
+                "beta": beta, "trained_as": f"{spectral}@{beta:g}" if trained else None}
         for cache in caches + [c for c in args.sweep_caches if c not in caches]:
-            yield {"model": spectral, "model_args": model_args, "peer": "baseline",
-                   "beta": beta, "cache": cache,
-                   "trained_as": f"{spectral}@{beta:g}" if trained else None}
+            chunks = None if cache == "none" else args.batch_chunks
+            yield dict(spec, cache=cache, batch_chunks=chunks)
+        if i == 0:
+            for chunks in args.compare_chunks:
+                if chunks != args.batch_chunks:
+                    yield dict(spec, cache="bitmask", batch_chunks=chunks)
 
 
 def main(args):

@@ -38,6 +38,9 @@ class ToSpatial(keras.layers.Layer):
             `"sparse_tensor"` or `"none"` (see `keras_specnet.cache`).
             Defaults to `"bitmask"`.
         cache_dtype: `"float32"` or `"bfloat16"`. Defaults to `"float32"`.
+        batch_chunks: int >= 1. With pooling and a cache, slices of the
+            batch processed one after the other in both passes (see
+            `SpectralConv2D`). Defaults to `4`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -70,6 +73,7 @@ class ToSpatial(keras.layers.Layer):
         pool_strides=None,
         cache="bitmask",
         cache_dtype="float32",
+        batch_chunks=4,
         **kwargs,
     ):
         kwargs.setdefault("autocast", False)
@@ -88,6 +92,7 @@ class ToSpatial(keras.layers.Layer):
         cache_module.check(cache, cache_dtype)
         self.cache = cache
         self.cache_dtype = cache_dtype
+        self.batch_chunks = _checks.positive_int("batch_chunks", batch_chunks)
 
     def _check(self, shape):
         _inputs.check_sizes_known(self, shape, is_spectral=True)
@@ -109,7 +114,12 @@ class ToSpatial(keras.layers.Layer):
             )
         else:
             x = cache_module.recompute_from_compressed(
-                self._pooled, inputs, [], self.cache, self.cache_dtype
+                self._pooled,
+                inputs,
+                [],
+                self.cache,
+                self.cache_dtype,
+                self.batch_chunks,
             )
         return ops.cast(x, self.compute_dtype)
 
@@ -139,6 +149,7 @@ class ToSpatial(keras.layers.Layer):
                 "pool_strides": None if self.pool_size is None else self.pool_strides,
                 "cache": self.cache,
                 "cache_dtype": self.cache_dtype,
+                "batch_chunks": self.batch_chunks,
             }
         )
         return config
