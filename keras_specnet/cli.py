@@ -465,6 +465,12 @@ def _add_tune_parser(commands):
         help="beta searched (spectral models; default 0.3 1.5)",
     )
     tune.add_argument(
+        "--beta-sampling",
+        choices=("linear", "log"),
+        default="linear",
+        help="how beta is drawn from --beta-range (log needs LOW > 0)",
+    )
+    tune.add_argument(
         "--bases",
         type=int,
         nargs="+",
@@ -595,7 +601,9 @@ def tune(args):
     try:
         if args.model in applications.SPECTRAL_MODELS:
             hypermodel = tuning.SpecNetHyperModel(
-                beta_range=tuple(args.beta_range), **common
+                beta_range=tuple(args.beta_range),
+                beta_sampling=args.beta_sampling,
+                **common,
             )
         else:
             hypermodel = tuning.ButterflyHyperModel(

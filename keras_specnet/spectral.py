@@ -159,7 +159,10 @@ def kernel_spectrum(kernel, fft_size, offsets, after=None):
     kh, kw = int(kernel.shape[0]), int(kernel.shape[1])
     e_rows = tf.constant(_dft_rows(rows, rows, kh, offsets[0]))
     e_cols = tf.constant(_dft_rows(cols, cols // 2 + 1, kw, offsets[1]))
-    k = tf.complex(tf.cast(kernel, tf.float32), tf.zeros_like(kernel, tf.float32))
+    # A cast, not tf.complex(kernel, zeros_like(kernel)): constant folding
+    # turns that zeros tensor into a kernel-sized constant that a compiled
+    # step holds for its whole life.
+    k = tf.cast(tf.cast(kernel, tf.float32), tf.complex64)
     k = tf.einsum("pa,abio->pbio", e_rows, k)
     return tf.einsum("qb,pbio->pqio", e_cols, k)
 
@@ -175,7 +178,7 @@ def add_bias(z, bias):
     dc = tf.cast(bias, tf.float32) * math.sqrt(rows * cols)
     half = int(z.shape[2])
     dc = tf.pad(tf.reshape(dc, (1, 1, 1, -1)), ((0, 0), (0, rows - 1), (0, half - 1), (0, 0)))
-    return z + tf.complex(dc, tf.zeros_like(dc))
+    return z + tf.cast(dc, tf.complex64)
 
 
 def threshold(z, beta):
@@ -248,5 +251,5 @@ def plane_moments(z):
 
 def affine(z, scale, shift):
     """The spectrum of `scale * x + shift` (per channel) given that of `x`."""
-    z = z * tf.cast(tf.complex(scale, tf.zeros_like(scale)), z.dtype)
+    z = z * tf.cast(scale, z.dtype)
     return add_bias(z, shift)

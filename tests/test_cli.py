@@ -200,6 +200,8 @@ def test_tune_over_budget_trials_show_in_the_table(idx_dir, tmp_path, capsys):
         (["--beta-range", "1", "0.5"], r"Invalid value for argument `beta_range`. "
          r"Expected a pair \(low, high\)"),
         (["--model-arg", "beta=0.2"], "argument `model_kwargs`"),
+        (["--beta-range", "0", "0.5", "--beta-sampling", "log"],
+         r"Expected a pair \(low, high\) with 0 < low < high for beta_sampling='log'"),
         (["--memory-weight", "0.5"], "Expected 0 when no memory_budget is given"),
     ],
 )

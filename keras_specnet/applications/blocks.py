@@ -167,7 +167,9 @@ def spectral_block(
         z = ToSpectral(padding, name=f"{name}_fft")(x)
     for i, (filters, kernel) in enumerate(convs, start=1):
         if batch_norm:
-            z = SpectralBatchNormalization(name=f"{name}_sbn{i}")(z)
+            z = SpectralBatchNormalization(
+                cache=cache, cache_dtype=cache_dtype, name=f"{name}_sbn{i}"
+            )(z)
         z = SpectralConv2D(
             filters,
             kernel,

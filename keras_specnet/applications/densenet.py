@@ -75,7 +75,9 @@ def spectral_dense_block(
         y = z
         for j, (filters, kernel) in enumerate(convs, start=1):
             if batch_norm:
-                y = SpectralBatchNormalization(name=f"{name}_layer{i}_sbn{j}")(y)
+                y = SpectralBatchNormalization(
+                    cache=cache, cache_dtype=cache_dtype, name=f"{name}_layer{i}_sbn{j}"
+                )(y)
             y = SpectralConv2D(
                 filters,
                 kernel,

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_specnet import cache as cache_module
 from keras_specnet import spectral
 from keras_specnet.layers import _inputs
 
@@ -36,6 +37,15 @@ class SpectralBatchNormalization(keras.layers.Layer):
         center: bool. Whether to learn the shift `offset`. Defaults to
             `True`.
         scale: bool. Whether to learn the scale `gamma`. Defaults to `True`.
+        cache: what the backward pass of a training step keeps:
+            `"bitmask"` (a compressed copy of the input spectrum, usually
+            the thresholded output of a `SpectralConv2D`, from which the
+            normalisation is recomputed in the backward pass),
+            `"sparse_tensor"` or `"none"` (plain autodiff, which keeps the
+            dense spectrum). Same gradients in every mode (see
+            `keras_specnet.cache`). Defaults to `"bitmask"`.
+        cache_dtype: `"float32"` or `"bfloat16"`, dtype of the kept values.
+            Defaults to `"float32"`.
         **kwargs: Base layer keyword arguments, such as `name`.
 
     Input shape:
@@ -61,13 +71,25 @@ class SpectralBatchNormalization(keras.layers.Layer):
         al., "SpecNet", arXiv:2103.10274 (which removes BN instead).
     """
 
-    def __init__(self, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
+    def __init__(
+        self,
+        momentum=0.99,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        cache="bitmask",
+        cache_dtype="float32",
+        **kwargs,
+    ):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
+        cache_module.check(cache, cache_dtype)
+        self.cache = cache
+        self.cache_dtype = cache_dtype
 
     def build(self, input_shape):
         _inputs.check_sizes_known(self, input_shape, is_spectral=True)
@@ -91,22 +113,39 @@ class SpectralBatchNormalization(keras.layers.Layer):
 
     def call(self, inputs, training=False):
         _inputs.require_domain(self, inputs, spectral_expected=True)
-        if training:
-            mean, square = spectral.plane_moments(inputs)
-            mean = ops.mean(mean, axis=0)
-            variance = ops.maximum(ops.mean(square, axis=0) - mean**2, 0.0)
-            m = self.momentum
-            self.moving_mean.assign(self.moving_mean * m + mean * (1 - m))
-            self.moving_variance.assign(self.moving_variance * m + variance * (1 - m))
-        else:
-            mean, variance = self.moving_mean, self.moving_variance
+        if not training:
+            return self._normalize(inputs, self.moving_mean, self.moving_variance)
+        # The moving averages read the batch's statistics outside the
+        # differentiated function, which therefore keeps nothing for them.
+        mean, variance = self._moments(ops.stop_gradient(inputs))
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean * m + mean * (1 - m))
+        self.moving_variance.assign(self.moving_variance * m + variance * (1 - m))
+        weights = [w for w in (self.gamma, self.offset) if w is not None]
+        # One slice: the statistics couple every sample of the batch.
+        return cache_module.recompute_from_compressed(
+            self._normalize_batch, inputs, weights, self.cache, self.cache_dtype
+        )
+
+    def _moments(self, z):
+        mean, square = spectral.plane_moments(z)
+        mean = ops.mean(mean, axis=0)
+        return mean, ops.maximum(ops.mean(square, axis=0) - mean**2, 0.0)
+
+    def _normalize_batch(self, z, *weights):
+        return self._normalize(z, *self._moments(z), *weights)
+
+    def _normalize(self, z, mean, variance, *weights):
+        weights = list(weights) or [w for w in (self.gamma, self.offset) if w is not None]
+        gamma = weights.pop(0) if self.gamma is not None else None
+        offset = weights.pop(0) if self.offset is not None else None
         factor = ops.rsqrt(variance + self.epsilon)
-        if self.gamma is not None:
-            factor = factor * self.gamma
+        if gamma is not None:
+            factor = factor * gamma
         shift = -mean * factor
-        if self.offset is not None:
-            shift = shift + self.offset
-        return spectral.affine(inputs, factor, shift)
+        if offset is not None:
+            shift = shift + offset
+        return spectral.affine(z, factor, shift)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -123,6 +162,8 @@ class SpectralBatchNormalization(keras.layers.Layer):
                 "epsilon": self.epsilon,
                 "center": self.center,
                 "scale": self.scale,
+                "cache": self.cache,
+                "cache_dtype": self.cache_dtype,
             }
         )
         return config
