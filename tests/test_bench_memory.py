@@ -59,7 +59,13 @@ def test_configs_measure_each_cache_and_the_chunk_comparison():
     args = parser.parse_args(
         ["--betas", "0.1", "0.5", "--caches", "none", "bitmask", "--sweep-caches", "bitmask"]
     )
-    labels = [bench_memory._label(dict(c)) for c in bench_memory._configs(args, "vgg16", False)]
+    configs = list(bench_memory._configs(args, "vgg16", False))
+    labels = [bench_memory._label(dict(c)) for c in configs]
+    assert all("batch_norm" not in c["model_args"] for c in configs)
+    args = parser.parse_args(["--batch-norm"])
+    assert all(
+        c["model_args"]["batch_norm"] for c in bench_memory._configs(args, "vgg16", False)
+    )
     assert labels == [
         "vgg16",
         "vgg16 mixed_bfloat16",

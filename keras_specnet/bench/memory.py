@@ -100,6 +100,13 @@ def add_arguments(parser):
     parser.add_argument(
         "--width", type=float, default=0.25, help="width multiplier of both families"
     )
+    parser.add_argument(
+        "--batch-norm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="batch normalisation in both models of each family (spectral: "
+        "SpectralBatchNormalization); default: each builder's own",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per config")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", default=None, help="where trained weights go")
@@ -306,9 +313,15 @@ def _table(entries, accuracies):
     return runner.format_table(header, rows)
 
 
+def _model_args(args, family_args):
+    """The family's builder arguments with the command line's width and BN."""
+    extra = {} if args.batch_norm is None else {"batch_norm": args.batch_norm}
+    return dict(family_args, width=args.width, **extra)
+
+
 def _configs(args, family, trained):
     spatial, spectral, model_args = FAMILIES[family]
-    model_args = dict(model_args, width=args.width)
+    model_args = _model_args(args, model_args)
     for peer in ["baseline"] + [p for p in args.peers if p != "baseline"]:
         yield {"model": spatial, "model_args": model_args, "peer": peer, "beta": None,
                "cache": None, "trained_as": spatial if trained else None}
@@ -337,7 +350,7 @@ def main(args):
         print(f"Training {args.train_steps} steps of 64 {args.dataset} images per model...")
         for family in args.families:
             spatial, spectral, model_args = FAMILIES[family]
-            model_args = dict(model_args, width=args.width)
+            model_args = _model_args(args, model_args)
             runs = [(spatial, None)] + [(spectral, beta) for beta in args.betas]
             for model, beta in runs:
                 key = model if beta is None else f"{model}@{beta:g}"
