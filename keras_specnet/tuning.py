@@ -50,9 +50,11 @@ Where the memory figures come from, per trial:
 `memory_peak_bytes` and `memory="held"` `held_bytes`. The default is the
 step's own memory because the raw peak grows from trial to trial: in a
 search of SpecVGG16 (width 0.25) it read 91, 101 and 115 MB in three
-successive trials whose step bytes were 73, 72 and 73 MB. On the CPU, TensorFlow's allocator
-does not count tensors below about 256 KiB (see `keras_specnet.memory`),
-so tiny models read zero. As Keras Tuner does, a trial keeps the metrics
+successive trials whose step bytes were 73, 72 and 73 MB. On the CPU,
+TensorFlow's default allocator does not count tensors below about 256 KiB
+unless `TF_CPU_ALLOCATOR_USE_BFC=true` was set before TensorFlow started
+(see `keras_specnet.memory`; `make` sets it), so tiny models read zero
+without it. As Keras Tuner does, a trial keeps the metrics
 of its best-scoring epoch.
 
 A search resumes from its `directory` and `project_name` (Keras Tuner's
