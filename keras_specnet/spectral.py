@@ -135,6 +135,17 @@ def _dft_rows(n, keep, kernel, offset):
     return np.exp(1j * phase).astype(np.complex64)
 
 
+def _real_to_complex(x):
+    """`x + 0i` for a float32 `x`.
+
+    The imaginary part is a scalar zero (broadcast): `tf.zeros_like(x)`
+    would be turned by constant folding into an `x`-sized constant that a
+    compiled step holds for its whole life, and `tf.cast` to complex has a
+    gradient that warns about discarding an imaginary part.
+    """
+    return tf.complex(x, tf.zeros([], x.dtype))
+
+
 def kernel_spectrum(kernel, fft_size, offsets, after=None):
     """Spectrum of a spatial `(kh, kw, in, out)` kernel, `(P, Q // 2 + 1, in, out)`.
 
@@ -159,10 +170,7 @@ def kernel_spectrum(kernel, fft_size, offsets, after=None):
     kh, kw = int(kernel.shape[0]), int(kernel.shape[1])
     e_rows = tf.constant(_dft_rows(rows, rows, kh, offsets[0]))
     e_cols = tf.constant(_dft_rows(cols, cols // 2 + 1, kw, offsets[1]))
-    # A cast, not tf.complex(kernel, zeros_like(kernel)): constant folding
-    # turns that zeros tensor into a kernel-sized constant that a compiled
-    # step holds for its whole life.
-    k = tf.cast(tf.cast(kernel, tf.float32), tf.complex64)
+    k = _real_to_complex(tf.cast(kernel, tf.float32))
     k = tf.einsum("pa,abio->pbio", e_rows, k)
     return tf.einsum("qb,pbio->pqio", e_cols, k)
 
@@ -178,7 +186,7 @@ def add_bias(z, bias):
     dc = tf.cast(bias, tf.float32) * math.sqrt(rows * cols)
     half = int(z.shape[2])
     dc = tf.pad(tf.reshape(dc, (1, 1, 1, -1)), ((0, 0), (0, rows - 1), (0, half - 1), (0, 0)))
-    return z + tf.cast(dc, tf.complex64)
+    return z + _real_to_complex(dc)
 
 
 def threshold(z, beta):
@@ -251,5 +259,5 @@ def plane_moments(z):
 
 def affine(z, scale, shift):
     """The spectrum of `scale * x + shift` (per channel) given that of `x`."""
-    z = z * tf.cast(scale, z.dtype)
+    z = z * _real_to_complex(scale)
     return add_bias(z, shift)
