@@ -12,6 +12,13 @@ variable `TF_CPU_ALLOCATOR_USE_BFC=true` before TensorFlow starts (before
 `import keras_specnet`) to count every tensor; `make demo`, `specnet bench`
 and the test suite do. `allocator_counts_small_tensors()` tells which
 allocator is in use.
+
+The BFC allocator (TensorFlow's GPU allocator, and the CPU one with that
+variable) counts the whole chunk it hands out, and it does not split a free
+chunk that is smaller than twice the request: a tensor can be counted at up
+to twice its bytes, depending on what was freed before. That is memory the
+process really cannot use meanwhile, but it makes single reads vary; compare
+models by repeated reads in fresh processes (`specnet bench memory` does).
 """
 
 import gc
@@ -56,7 +63,7 @@ def _current_bytes(device):
     )
 
 
-def stored_bytes(model, x, y, device=None):
+def stored_bytes(model, x, y, device=None, repeats=3):
     """Bytes a compiled training step holds from its forward to its backward pass.
 
     Runs the forward pass and the compiled loss of `model` on `(x, y)` in a
@@ -65,6 +72,10 @@ def stored_bytes(model, x, y, device=None):
     op runs (control dependencies order the reads), and returns the
     difference: what the backward pass needs, kept alive in between, plus
     the loss. Nothing is applied to the weights.
+
+    The allocator's reads move by a few KiB to tens of KiB from one call to
+    the next (tensors that other threads allocate or free meanwhile), so the
+    figure is the median of `repeats` measured calls.
 
     Measured in a compiled step on purpose: in eager mode
     `tf.custom_gradient` keeps each custom op's outputs alive until the
@@ -76,6 +87,8 @@ def stored_bytes(model, x, y, device=None):
         x: one batch of inputs.
         y: the batch's targets.
         device: `"CPU:0"`, `"GPU:0"`, ...; defaults to `default_device()`.
+        repeats: measured calls (after one that traces and warms up) whose
+            median is returned.
 
     Returns:
         The number of bytes (an int).
@@ -88,6 +101,8 @@ def stored_bytes(model, x, y, device=None):
     ```
     """
     _require_compiled(model)
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise ValueError(f"Expected `repeats` to be a positive int, received: repeats={repeats!r}")
     device = device or default_device()
     x, y = _on_device(device, x, y)
 
@@ -111,7 +126,7 @@ def stored_bytes(model, x, y, device=None):
         # Garbage from earlier work, freed by a collection during the
         # measured call, would be subtracted from what the step holds.
         gc.collect()
-        return int(held(x, y)[0])
+        return int(np.median([int(held(x, y)[0]) for _ in range(repeats)]))
     finally:
         for variable, value in saved:
             variable.assign(value)
