@@ -64,8 +64,12 @@ twins: $(STAMP) data
 	@for m in alexnet vgg16 densenet; do echo; \
 	  $(PY) -m keras_specnet report $(RUNS)/$$m.json $(RUNS)/spec_$$m.json; done
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist); memory tests read
+# the allocator of their own process, so they are unaffected.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 clean:
 	rm -rf $(VENV) $(RUNS) build *.egg-info

@@ -136,8 +136,7 @@ def recompute_from_compressed(fn, inputs, params, cache, cache_dtype="float32", 
             outs.append(out)
             saved.append(kept)
             done = [out, *kept]
-        if not spectral:
-            saved = [(x,)]
+        # A real input (a network's first layer) is kept as it is.
 
         def backward(grad):
             grads_x, grads_w, done = [], None, [grad]
@@ -146,7 +145,7 @@ def recompute_from_compressed(fn, inputs, params, cache, cache_dtype="float32", 
                     if spectral:
                         again = decompress(saved[i], cache, cache_dtype)
                     else:
-                        again = saved[0][0][start:stop] if chunks > 1 else tf.identity(saved[0][0])
+                        again = x[start:stop] if chunks > 1 else tf.identity(x)
                     upstream = grad[start:stop] if chunks > 1 else grad
                 with tf.GradientTape() as tape:
                     tape.watch([again, *weights])
