@@ -164,7 +164,8 @@ def test_bitmask_holds_fewer_bytes_than_autodiff_and_the_spatial_twin():
     # Spatial: three 16 MiB float32 maps. Autodiff through the spectral ops
     # keeps several dense complex tensors per layer; the bitmask cache keeps
     # the real input and two thresholded spectra, compressed.
-    assert spatial >= 3 * np.prod(SHAPE) * 4
+    # (64 KiB: the allocator's reads move by a few KiB between calls.)
+    assert spatial >= 3 * np.prod(SHAPE) * 4 - 64 * 1024, spatial
     assert held["bitmask"] < 0.4 * held["none"], held
     assert held["bitmask"] < 0.9 * spatial, (held, spatial)
     assert held["bitmask"] < held["sparse_tensor"], held
