@@ -28,9 +28,16 @@ def _data(n=64, size=28, seed=0):
     return x, y
 
 
+# The searches build SpecLeNet-5 with batch_chunks=1: its graphs trace in a
+# fraction of the time that four slices per layer take, and slicing is
+# tested on its own (test_cache.py).
+FAST = {"batch_chunks": 1}
+
+
 def _lenet(size=28, **kwargs):
     return tuning.SpecNetHyperModel(
-        "spec_lenet5", input_shape=(size, size, 1), beta_range=(0.0, 0.5), **kwargs
+        "spec_lenet5", input_shape=(size, size, 1), beta_range=(0.0, 0.5),
+        model_kwargs=FAST, **kwargs
     )
 
 
@@ -237,7 +244,7 @@ def test_held_bytes_can_be_the_budgeted_figure(tmp_path):
     x, y = _data()
     # beta ~ 0 keeps the cache dense, well above the allocator's 256 KiB floor
     hypermodel = tuning.SpecNetHyperModel(
-        "spec_lenet5", input_shape=(28, 28, 1), beta_range=(0.0, 1e-4)
+        "spec_lenet5", input_shape=(28, 28, 1), beta_range=(0.0, 1e-4), model_kwargs=FAST
     )
     tuner = tuning.make_tuner(
         "random", hypermodel, max_trials=1, memory="held", memory_budget=1024,
@@ -331,7 +338,7 @@ def test_bayesian_and_hyperband_search(kind, tmp_path):
         else dict(max_trials=2, num_initial_points=1)  # the 2nd from the GP
     )
     hypermodel = tuning.SpecNetHyperModel(
-        "spec_lenet5", input_shape=(8, 8, 1), beta_range=(0.0, 0.5)
+        "spec_lenet5", input_shape=(8, 8, 1), beta_range=(0.0, 0.5), model_kwargs=FAST
     )
     tuner = tuning.make_tuner(
         kind, hypermodel, memory_budget=2**30, seed=1, directory=str(tmp_path),

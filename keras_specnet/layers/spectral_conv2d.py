@@ -79,8 +79,11 @@ class SpectralConv2D(keras.layers.Layer):
             their intermediates (FFTs, the per-frequency product, the
             threshold's and activation's tensors) exist for one slice at a
             time: a lower step peak for some extra time. Results and
-            gradients do not change. Ignored with `cache="none"`. Defaults
-            to `4`.
+            gradients do not change. Each slice adds its own ops to the
+            graph, so tracing a training step also takes longer (about 4x
+            for a small SpecVGG16: `benchmarks/trace_time.py`); `batch_chunks=1`
+            where memory is not the constraint. Ignored with
+            `cache="none"`. Defaults to `4`.
         kernel_initializer: Initializer for the kernel. Defaults to
             `"glorot_uniform"`, as in `Conv2D`.
         bias_initializer: Initializer for the bias. Defaults to `"zeros"`.
