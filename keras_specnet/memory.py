@@ -73,9 +73,12 @@ def stored_bytes(model, x, y, device=None, repeats=3):
     difference: what the backward pass needs, kept alive in between, plus
     the loss. Nothing is applied to the weights.
 
-    The allocator's reads move by a few KiB to tens of KiB from one call to
-    the next (tensors that other threads allocate or free meanwhile), so the
-    figure is the median of `repeats` measured calls.
+    The allocator's reads move from one call to the next: by a few KiB
+    either way (small tensors allocated or freed meanwhile) and, with the
+    BFC allocator, upwards by up to a tensor's size when it is handed a
+    free chunk larger than it asked for (see the module's docstring). The
+    figure is the smallest of `repeats` measured calls, the closest to the
+    bytes the step requested.
 
     Measured in a compiled step on purpose: in eager mode
     `tf.custom_gradient` keeps each custom op's outputs alive until the
@@ -87,8 +90,8 @@ def stored_bytes(model, x, y, device=None, repeats=3):
         x: one batch of inputs.
         y: the batch's targets.
         device: `"CPU:0"`, `"GPU:0"`, ...; defaults to `default_device()`.
-        repeats: measured calls (after one that traces and warms up) whose
-            median is returned.
+        repeats: measured calls (after one that traces and warms up), of
+            which the smallest read is returned.
 
     Returns:
         The number of bytes (an int).
@@ -126,7 +129,7 @@ def stored_bytes(model, x, y, device=None, repeats=3):
         # Garbage from earlier work, freed by a collection during the
         # measured call, would be subtracted from what the step holds.
         gc.collect()
-        return int(np.median([int(held(x, y)[0]) for _ in range(repeats)]))
+        return min(int(held(x, y)[0]) for _ in range(repeats))
     finally:
         for variable, value in saved:
             variable.assign(value)
