@@ -69,7 +69,7 @@ def main(argv=None):
         return
     if any(c < 0 for c in args.chunks):
         parser.error(f"--chunks: expected ints >= 0, received {args.chunks}")
-    configs = [0] + [c for c in args.chunks if c != 0]
+    configs = [0] + sorted(set(args.chunks) - {0})
     runs = {c: [] for c in configs}
     for _ in range(args.repeats):  # interleaved, so that load drifts evenly
         for chunks in configs:
@@ -83,9 +83,11 @@ def main(argv=None):
         c: {key: statistics.median(r[key] for r in runs[c]) for key in runs[c][0]}
         for c in configs
     }
-    ref = rows.get(1) or rows[configs[-1]]
+    ref_chunks = 1 if 1 in rows else configs[-1]
+    ref = rows[ref_chunks]
+    ref_name = "VGG16" if ref_chunks == 0 else f"batch_chunks={ref_chunks}"
     print(f"SpecVGG16 width {args.width:g}, batch {BATCH}, {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]}; "
-          f"medians of {args.repeats} fresh processes; ratios to batch_chunks=1")
+          f"medians of {args.repeats} fresh processes; ratios to {ref_name}")
     print(f"{'model':24s} {'first step s':>12s} {'ratio':>6s} {'step s':>8s} {'ratio':>6s}")
     for c, row in rows.items():
         name = "VGG16 (spatial)" if c == 0 else f"SpecVGG16 batch_chunks={c}"

@@ -30,10 +30,12 @@ def test_trace_time_runs_each_configuration_and_writes_medians(tmp_path, capsys,
 
     monkeypatch.setattr(trace_time.subprocess, "run", fake_run)
     out = tmp_path / "trace.json"
-    trace_time.main(["--chunks", "1", "2", "--repeats", "1", "--output", str(out)])
+    # Repeated values are measured once; ratios are to batch_chunks=1.
+    trace_time.main(["--chunks", "2", "1", "2", "--repeats", "1", "--output", str(out)])
     assert calls == [0, 1, 2]
     printed = capsys.readouterr().out
     assert "SpecVGG16 batch_chunks=2" in printed and "VGG16 (spatial)" in printed
+    assert "ratios to batch_chunks=1" in printed
     medians = json.loads(out.read_text())["medians"]
     assert set(medians) == {"0", "1", "2"}
     assert all(m["first_step_s"] > 0 and m["step_s"] > 0 for m in medians.values())
