@@ -16,6 +16,7 @@ from keras_specnet.applications import (
     VGG16,
 )
 from keras_specnet.layers import SpectralConv2D
+from keras_specnet.applications.vgg import SPEC_VGG16_BETA
 
 # Small widths keep the suite fast; the architecture is the same.
 SMALL = {
@@ -32,11 +33,11 @@ SMALL = {
     "shufflenet_v2": {"scale": 0.25},
     "shufflenet_v2_bft": {"scale": 0.25},
 }
-NAMES = list(applications.MODELS)
+NAMES = list(applications.REGISTRY)
 
 
 def _build(name, **kwargs):
-    return applications.get(name)(**{**SMALL[name], **kwargs})
+    return applications.build(name, **{**SMALL[name], **kwargs})
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -173,7 +174,7 @@ def test_errors(builder, kwargs, message):
         builder(**kwargs)
 
 
-@pytest.mark.parametrize("name", sorted(applications.SPECTRAL_MODELS))
+@pytest.mark.parametrize("name", applications.registry.names("spectral"))
 def test_cache_reaches_every_spectral_convolution(name):
     model = _build(name, cache="sparse_tensor", cache_dtype="bfloat16")
     convs = [layer for layer in model.layers if isinstance(layer, SpectralConv2D)]
@@ -191,7 +192,11 @@ def test_registry():
     assert applications.get("spec_densenet") is SpecDenseNet
     assert applications.twin("vgg16") == "spec_vgg16"
     assert applications.twin("spec_alexnet") == "alexnet"
-    assert applications.SPECTRAL_MODELS == {n for n in NAMES if n.startswith("spec_")}
+    assert set(applications.registry.names("spectral")) == {
+        n for n in NAMES if n.startswith("spec_")
+    }
+    assert applications.registry.spec("spec_vgg16").default_beta == SPEC_VGG16_BETA
+    assert applications.registry.spec("vgg16").default_beta is None
     with pytest.raises(ValueError, match=r"`model`. Expected one of \[.*'spec_densenet'.*\]. Received: model='resnet'"):
         applications.get("resnet")
 

@@ -24,7 +24,7 @@ SMALL = {
 
 
 def _build(name, **kwargs):
-    return applications.get(name)(**{**SMALL[name], **kwargs})
+    return applications.build(name, **{**SMALL[name], **kwargs})
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -147,9 +147,12 @@ def test_registry_and_twins():
     assert applications.twin("shufflenet_v2") == "shufflenet_v2_bft"
     assert applications.twin("shufflenet_v2_bft") == "shufflenet_v2"
     assert applications.twin("vgg16") == "spec_vgg16"
-    assert not set(NAMES) & applications.SPECTRAL_MODELS
+    assert not set(NAMES) & set(applications.registry.names("spectral"))
     # Only the butterfly forms take a base.
-    assert "butterfly_base" not in applications.get("mobilenet_v1").__code__.co_varnames
+    assert "butterfly_base" not in applications.registry.spec("mobilenet_v1").arguments
+    assert "butterfly_base" in applications.registry.spec("mobilenet_v1_bft").arguments
+    with pytest.raises(ValueError, match=r"Received: kwargs=\{'butterfly_base': 4\}"):
+        applications.build("mobilenet_v1", butterfly_base=4)
     assert MobileNetV1BFT(input_shape=(32, 32, 3), alpha=0.125).name == "mobilenet_v1_bft"
 
 

@@ -47,16 +47,35 @@ def check_head(include_top, pooling, classes):
         raise _checks.invalid("include_top", "True or False", include_top)
 
 
-def head(x, include_top, pooling, classes, classifier_activation, hidden=()):
-    """Flatten + dense layers + classifier, or the feature extractor's pooling.
+def head(
+    x,
+    include_top,
+    pooling,
+    classes,
+    classifier_activation,
+    top="flatten",
+    hidden=(),
+    dropout=0.0,
+):
+    """The classifier on top of a builder's features, or its pooling.
 
-    `hidden` lists `(units, activation)` of the dense layers before the
-    classifier (named `fc1`, `fc2`, ...).
+    With `include_top`, the features are reduced by `top` (`"flatten"`, as
+    in LeNet-5, AlexNet and VGG, or `"avg"`, global average pooling, as in
+    DenseNet, MobileNet and ShuffleNet), go through the dense layers of
+    `hidden` (`(units, activation)` pairs, named `fc1`, `fc2`, ...), a
+    dropout of rate `dropout` when it is not 0, and the classifier
+    `predictions`. Without it, `pooling` (`None`, `"avg"` or `"max"`) is
+    applied as in `keras.applications`.
     """
     if include_top:
-        x = keras.layers.Flatten(name="flatten")(x)
+        if top == "avg":
+            x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        else:
+            x = keras.layers.Flatten(name="flatten")(x)
         for i, (units, activation) in enumerate(hidden, start=1):
             x = keras.layers.Dense(units, activation=activation, name=f"fc{i}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name="dropout")(x)
         return keras.layers.Dense(
             classes, activation=classifier_activation, name="predictions"
         )(x)
@@ -65,3 +84,13 @@ def head(x, include_top, pooling, classes, classifier_activation, hidden=()):
     if pooling == "max":
         return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
     return x
+
+
+def scaled(filters, multiplier):
+    """`filters * multiplier` rounded to the nearest integer, at least 1.
+
+    The one width rule of every builder (`width`, `alpha`, `scale`). For
+    the published multipliers (0.25, 0.5, 0.75, 1.0 on the usual channel
+    counts) it gives `keras.applications`' widths.
+    """
+    return max(1, int(round(filters * multiplier)))

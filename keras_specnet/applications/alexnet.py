@@ -1,7 +1,7 @@
 """AlexNet and its SpecNet twin, SpecAlexNet."""
 
 from keras_specnet import _checks
-from keras_specnet.applications import blocks
+from keras_specnet.applications import _common, blocks
 from keras_specnet.applications.plain import plain_cnn
 
 #: SpecAlexNet's default threshold (orthonormal spectrum).
@@ -36,7 +36,7 @@ def alexnet(
     stem = (11, 4) if large else (5, 1)
 
     def f(n):
-        return blocks.scaled(n, width)
+        return _common.scaled(n, width)
 
     convs = [
         [(f(64), stem[0])],

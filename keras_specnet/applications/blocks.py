@@ -186,8 +186,3 @@ def spectral_block(
         name=f"{name}_ifft",
         **saving,
     )(z)
-
-
-def scaled(filters, width):
-    """`filters * width`, rounded, at least 1 (the width multiplier)."""
-    return max(1, int(round(filters * width)))

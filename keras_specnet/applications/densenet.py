@@ -114,7 +114,7 @@ def densenet(
     _common.check_head(include_top, pooling, classes)
     width = _checks.positive_number("width", width)
     num_layers = _checks.positive_int("num_layers", num_layers)
-    filters = blocks.scaled(64, width)
+    filters = _common.scaled(64, width)
     layer_convs = _dense_layer_convs(filters, filters)
     if spectral:
         beta = _checks.non_negative_number("beta", beta)
@@ -154,13 +154,9 @@ def densenet(
     else:
         x = dense_block(x, num_layers, layer_convs, batch_norm=batch_norm, name="dense")
 
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        outputs = keras.layers.Dense(
-            classes, activation=classifier_activation, name="predictions"
-        )(x)
-    else:
-        outputs = _common.head(x, False, pooling, classes, None)
+    outputs = _common.head(
+        x, include_top, pooling, classes, classifier_activation, top="avg"
+    )
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -40,26 +40,6 @@ def fusion_layer(x, filters, fusion, butterfly_base, name):
     return keras.layers.Conv2D(filters, 1, use_bias=False, name=name)(x)
 
 
-def classifier_head(x, include_top, pooling, classes, classifier_activation, dropout):
-    """Global average pooling, dropout and the classifier (or the pooling)."""
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="dropout")(x)
-        return keras.layers.Dense(
-            classes, activation=classifier_activation, name="predictions"
-        )(x)
-    if pooling == "avg":
-        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if pooling == "max":
-        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
-    return x
-
-
-def scaled_filters(filters, alpha):
-    return max(1, int(filters * alpha))
-
-
 def MobileNetV1(
     include_top=True,
     input_tensor=None,
@@ -146,7 +126,7 @@ def MobileNetV1(
     small = min(x.shape[1], x.shape[2]) < SMALL_INPUT
 
     x = keras.layers.Conv2D(
-        scaled_filters(32, alpha), 3, strides=1 if small else 2, padding="same",
+        _common.scaled(32, alpha), 3, strides=1 if small else 2, padding="same",
         use_bias=False, name="conv1",
     )(x)
     x = keras.layers.BatchNormalization(name="conv1_bn")(x)
@@ -158,12 +138,12 @@ def MobileNetV1(
         x = keras.layers.BatchNormalization(name=f"conv_dw_{i}_bn")(x)
         x = keras.layers.ReLU(6.0, name=f"conv_dw_{i}_relu")(x)
         x = fusion_layer(
-            x, scaled_filters(filters, alpha), fusion, butterfly_base, f"conv_pw_{i}"
+            x, _common.scaled(filters, alpha), fusion, butterfly_base, f"conv_pw_{i}"
         )
         x = keras.layers.BatchNormalization(name=f"conv_pw_{i}_bn")(x)
         x = keras.layers.ReLU(6.0, name=f"conv_pw_{i}_relu")(x)
-    outputs = classifier_head(
-        x, include_top, pooling, classes, classifier_activation, dropout
+    outputs = _common.head(
+        x, include_top, pooling, classes, classifier_activation, top="avg", dropout=dropout
     )
     return keras.Model(inputs, outputs, name=name)
 
@@ -202,44 +182,6 @@ def MobileNetV1BFT(
         alpha=alpha,
         fusion="butterfly",
         butterfly_base=butterfly_base,
-        dropout=dropout,
-        name=name,
-    )
-
-
-def MobileNetV1Pointwise(
-    include_top=True,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    alpha=1.0,
-    dropout=1e-3,
-    name="mobilenet_v1",
-):
-    """`MobileNetV1(fusion="pointwise")`: the original MobileNetV1.
-
-    The registry's `"mobilenet_v1"`, twin of `"mobilenet_v1_bft"`; it takes
-    no `butterfly_base`. Arguments as in `MobileNetV1`.
-
-    Example:
-
-    ```python
-    from keras_specnet.applications import MobileNetV1Pointwise
-
-    model = MobileNetV1Pointwise(input_shape=(32, 32, 3), alpha=0.25)
-    ```
-    """
-    return MobileNetV1(
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        alpha=alpha,
-        fusion="pointwise",
         dropout=dropout,
         name=name,
     )

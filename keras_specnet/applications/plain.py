@@ -97,6 +97,6 @@ def plain_cnn(
             )(x)
     hidden = [(units, dense_activation) for units in fc_units]
     outputs = _common.head(
-        x, include_top, pooling, classes, classifier_activation, hidden
+        x, include_top, pooling, classes, classifier_activation, hidden=hidden
     )
     return keras.Model(inputs, outputs, name=name)

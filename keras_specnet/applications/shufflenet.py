@@ -8,7 +8,6 @@ from keras_specnet.applications.mobilenet import (
     DEFAULT_BUTTERFLY_BASE,
     SMALL_INPUT,
     check_fusion,
-    classifier_head,
     fusion_layer,
 )
 
@@ -159,7 +158,9 @@ def ShuffleNetV2(
                 f"stage{stage}_unit{unit}",
             )
     x = _fuse_bn_relu(x, 2048 if scale >= 2 else 1024, fusion, butterfly_base, "conv5")
-    outputs = classifier_head(x, include_top, pooling, classes, classifier_activation, 0)
+    outputs = _common.head(
+        x, include_top, pooling, classes, classifier_activation, top="avg"
+    )
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -196,41 +197,5 @@ def ShuffleNetV2BFT(
         scale=scale,
         fusion="butterfly",
         butterfly_base=butterfly_base,
-        name=name,
-    )
-
-
-def ShuffleNetV2Pointwise(
-    include_top=True,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    scale=1.0,
-    name="shufflenet_v2",
-):
-    """`ShuffleNetV2(fusion="pointwise")`: the original ShuffleNetV2.
-
-    The registry's `"shufflenet_v2"`, twin of `"shufflenet_v2_bft"`; it
-    takes no `butterfly_base`. Arguments as in `ShuffleNetV2`.
-
-    Example:
-
-    ```python
-    from keras_specnet.applications import ShuffleNetV2Pointwise
-
-    model = ShuffleNetV2Pointwise(input_shape=(32, 32, 3), scale=0.5)
-    ```
-    """
-    return ShuffleNetV2(
-        include_top=include_top,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        scale=scale,
-        fusion="pointwise",
         name=name,
     )

@@ -1,7 +1,7 @@
 """VGG-16 and its SpecNet twin, SpecVGG-16."""
 
 from keras_specnet import _checks
-from keras_specnet.applications import blocks
+from keras_specnet.applications import _common, blocks
 from keras_specnet.applications.plain import plain_cnn
 
 #: SpecVGG16's default threshold (orthonormal spectrum).
@@ -27,7 +27,7 @@ def vgg16(
     """
     width = _checks.positive_number("width", width)
     fc_units = _checks.positive_int("fc_units", fc_units)
-    convs = [[(blocks.scaled(f, width), 3) for f in block] for block in FILTERS]
+    convs = [[(_common.scaled(f, width), 3) for f in block] for block in FILTERS]
     return plain_cnn(
         convs,
         spectral=spectral,
