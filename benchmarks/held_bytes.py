@@ -3,7 +3,7 @@
 Three 3x3 convolutions on 32x32x64 maps (batch 64), as SpectralConv2D with
 spectral tanh and threshold `--beta` in each cache mode, and as
 Conv2D + ReLU, each configuration measured in a fresh process with
-`keras_specnet.memory.stored_bytes` on random normal maps. Prints each
+`keras_specnet.memory.held_bytes` on random normal maps. Prints each
 figure and its ratio to Conv2D.
 
     python benchmarks/held_bytes.py --beta 1.0
@@ -49,7 +49,7 @@ def measure(config, beta):
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     data = np.random.default_rng(0).standard_normal(SHAPE).astype("float32")
-    return memory.stored_bytes(model, data, np.arange(SHAPE[0]) % 2)
+    return memory.held_bytes(model, data, np.arange(SHAPE[0]) % 2)
 
 
 def main(argv=None):

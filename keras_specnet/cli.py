@@ -229,7 +229,7 @@ def train(args):
     test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
     x, y = next(iter(train_ds))
     mem = memory.step_peak(model, x, y)
-    held = memory.stored_bytes(model, x, y)
+    held = memory.held_bytes(model, x, y)
 
     trainable = sum(int(tf.size(w)) for w in model.trainable_weights)
     result = {
@@ -251,7 +251,7 @@ def train(args):
         "step_peak_bytes": mem["peak_bytes"],
         "step_resident_bytes": mem["resident_bytes"],
         "step_bytes": mem["step_bytes"],
-        "stored_bytes": held,
+        "held_bytes": held,
         "memory_device": mem["device"],
         "memory_counts_small_tensors": memory.allocator_counts_small_tensors(mem["device"]),
         "train_seconds": round(train_seconds, 2),
@@ -321,12 +321,12 @@ def report(args):
         ("step bytes (MiB)", lambda r: f"{r['step_bytes'] / mib:.2f}"),
         (
             "held bytes (MiB)",
-            lambda r: f"{r['stored_bytes'] / mib:.2f}" if "stored_bytes" in r else "-",
+            lambda r: f"{r['held_bytes'] / mib:.2f}" if "held_bytes" in r else "-",
         ),
         (
             "held bytes vs first",
-            lambda r: f"{r['stored_bytes'] / base['stored_bytes']:.2f}x"
-            if base.get("stored_bytes") and "stored_bytes" in r
+            lambda r: f"{r['held_bytes'] / base['held_bytes']:.2f}x"
+            if base.get("held_bytes") and "held_bytes" in r
             else "-",
         ),
         (

@@ -63,7 +63,7 @@ def _current_bytes(device):
     )
 
 
-def stored_bytes(model, x, y, device=None, repeats=3):
+def held_bytes(model, x, y, device=None, repeats=3):
     """Bytes a compiled training step holds from its forward to its backward pass.
 
     Runs the forward pass and the compiled loss of `model` on `(x, y)` in a
@@ -100,7 +100,7 @@ def stored_bytes(model, x, y, device=None, repeats=3):
 
     ```python
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    print(stored_bytes(model, images[:64], labels[:64]) / 2**20, "MiB")
+    print(held_bytes(model, images[:64], labels[:64]) / 2**20, "MiB")
     ```
     """
     _require_compiled(model)

@@ -38,7 +38,7 @@ Where the memory figures come from, per trial:
   minus what was allocated when the step began (as in
   `keras_specnet.memory.step_peak`): what the step itself needs, free of
   what earlier trials left;
-- `held_bytes`: `keras_specnet.memory.stored_bytes` on the first training
+- `held_bytes`: `keras_specnet.memory.held_bytes` on the first training
   batch, measured at the end of each epoch on that epoch's weights (what
   the threshold removes depends on them): what a compiled step holds from
   its forward to its backward pass, the figure SpecNet's threshold reduces;
@@ -609,7 +609,7 @@ class _TrialMeter(keras.callbacks.Callback):
             )
         # Measured on the epoch's weights: how much the threshold removes,
         # and so what the spectral cache holds, depends on them.
-        logs["held_bytes"] = float(memory.stored_bytes(self.model, *self.sample))
+        logs["held_bytes"] = float(memory.held_bytes(self.model, *self.sample))
         logs["memory_step_bytes"] = float(self._step_bytes)
         logs["step_seconds"] = float(statistics.median(self._steps))
         logs["fit_seconds"] = time.perf_counter() - self._start

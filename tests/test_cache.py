@@ -157,10 +157,10 @@ def test_bitmask_holds_fewer_bytes_than_autodiff_and_the_spatial_twin():
     x = np.random.default_rng(3).standard_normal(SHAPE).astype("float32")
     y = np.arange(SHAPE[0]) % 2
     held = {
-        mode: memory.stored_bytes(_block_model(mode), x, y)
+        mode: memory.held_bytes(_block_model(mode), x, y)
         for mode in ["none", "bitmask", "sparse_tensor"]
     }
-    spatial = memory.stored_bytes(_block_model(None, spectral=False), x, y)
+    spatial = memory.held_bytes(_block_model(None, spectral=False), x, y)
     # Spatial: three 16 MiB float32 maps. Autodiff through the spectral ops
     # keeps several dense complex tensors per layer; the bitmask cache keeps
     # the real input and two thresholded spectra, compressed.

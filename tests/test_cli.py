@@ -57,15 +57,15 @@ def test_train_writes_figures(model, idx_dir, tmp_path, capsys):
     assert len(result["history"]["memory_peak_bytes"]) == 2  # MemoryProfiler
     assert result["params"] == result["trainable_params"] > 0
     assert result["step_peak_bytes"] >= result["step_bytes"] > 0
-    assert isinstance(result["stored_bytes"], int)
+    assert isinstance(result["held_bytes"], int)
     if model == "lenet5":
-        assert result["stored_bytes"] > 0
+        assert result["held_bytes"] > 0
     else:
         # SpecLeNet5 keeps compressed spectra and pooled maps, each under
         # the CPU allocator's ~256 KiB visibility at batch 32, so 0 is a
         # correct reading here; held-byte sizes are tested in test_cache.py
         # and test_to_spatial_pooling.py on larger batches.
-        assert result["stored_bytes"] >= 0
+        assert result["held_bytes"] >= 0
     assert "held for the backward pass" in printed
 
 

@@ -50,13 +50,13 @@ def test_step_peak_needs_a_compiled_model():
         memory.step_peak(model, np.zeros((1, 4)), np.zeros((1, 1)))
 
 
-def test_stored_bytes_counts_what_the_backward_pass_keeps():
+def test_held_bytes_counts_what_the_backward_pass_keeps():
     x = np.random.default_rng(1).random((512, 16)).astype("float32")
     y = np.zeros(512, "int64")
     model = _model(1024)
     weights = [np.array(v) for v in model.variables]
-    small = memory.stored_bytes(_model(32), x, y)
-    large = memory.stored_bytes(model, x, y)
+    small = memory.held_bytes(_model(32), x, y)
+    large = memory.held_bytes(model, x, y)
     # Each model keeps its hidden activations (512 x width float32) for the
     # backward pass, and little else. Reads of the allocator move by a few
     # KiB either way between calls (small tensors allocated or freed
@@ -72,9 +72,9 @@ def test_stored_bytes_counts_what_the_backward_pass_keeps():
         np.testing.assert_array_equal(a, np.array(b))
     inputs = keras.Input((4,))
     with pytest.raises(ValueError, match=r"Expected a compiled model"):
-        memory.stored_bytes(keras.Model(inputs, keras.layers.Dense(1)(inputs)), x[:1, :4], y[:1])
+        memory.held_bytes(keras.Model(inputs, keras.layers.Dense(1)(inputs)), x[:1, :4], y[:1])
     with pytest.raises(ValueError, match=r"Expected `repeats` to be a positive int, received: repeats=0"):
-        memory.stored_bytes(model, x, y, repeats=0)
+        memory.held_bytes(model, x, y, repeats=0)
 
 
 def test_memory_profiler_logs_peaks_into_the_history():

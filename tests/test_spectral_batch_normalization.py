@@ -121,7 +121,7 @@ def test_bitmask_cache_keeps_less_than_autodiff():
 
     x = np.random.default_rng(3).standard_normal((32, 32, 32, 32)).astype("float32")
     y = np.arange(32) % 2
-    held = {cache: memory.stored_bytes(model(cache), x, y) for cache in ["none", "bitmask"]}
+    held = {cache: memory.held_bytes(model(cache), x, y) for cache in ["none", "bitmask"]}
     # Autodiff keeps SBN's dense input spectrum (8 bytes per entry, 34 x 18
     # x 32 per sample); the cache keeps it compressed.
     dense = 32 * 34 * 18 * 32 * 8

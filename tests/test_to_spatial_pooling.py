@@ -81,7 +81,7 @@ def model(fused):
 
 x = np.random.default_rng(1).standard_normal((64, 32, 32, 16)).astype("float32")
 y = np.arange(64) % 2
-print(json.dumps(memory.stored_bytes(model({fused}), x, y)))
+print(json.dumps(memory.held_bytes(model({fused}), x, y)))
 """
 
 

@@ -6,7 +6,7 @@ on a (batch, 32, 32, n) input (batch 32 by default): the
 median time of a compiled forward and backward pass (the gradients of a
 fixed random projection of the output with respect to the input and the
 weights), the bytes a compiled training step holds for its backward pass
-(`keras_specnet.memory.stored_bytes`, a model of that one layer and a
+(`keras_specnet.memory.held_bytes`, a model of that one layer and a
 mean-squared-error loss), multiply-adds of a forward pass and parameters.
 Every configuration runs in a fresh process; ratios are to Conv2D in the
 same run.
@@ -82,7 +82,7 @@ def measure(config):
         return float(forward_backward(x)[0][0, 0, 0, 0])
 
     seconds = runner.median_seconds(run, config["repeats"], warmup=2)
-    held = memory.stored_bytes(model, x, upstream)
+    held = memory.held_bytes(model, x, upstream)
     result = dict(config)
     result.update(
         seconds=seconds,

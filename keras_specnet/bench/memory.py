@@ -14,7 +14,7 @@ images, at each `--batch-sizes`:
 - the SpecNet twin in every `--sweep-caches` mode at every beta, and in
   every `--caches` mode at the first beta;
 
-each with `memory.stored_bytes` (held from the forward to the backward
+each with `memory.held_bytes` (held from the forward to the backward
 pass), `memory.step_peak` (the allocator's peak during one compiled step,
 and that peak less what was resident before the step), the median time of
 `--repeats` training steps and the zero fraction of the spectra. The same
@@ -238,11 +238,11 @@ def _measure(config):
 
     model = _build(config)
     x, y = _images(config["dataset"], "train", config["batch_size"], config["data_dir"])
-    # The step peak first: what stored_bytes leaves for the garbage
+    # The step peak first: what held_bytes leaves for the garbage
     # collector would count as resident otherwise.
     step = memory.step_peak(model, x, y)
     gc.collect()
-    held = memory.stored_bytes(model, x, y)
+    held = memory.held_bytes(model, x, y)
     gc.collect()
     fractions = memory.zero_fractions(model, x) if config.get("beta") is not None else {}
     seconds = runner.median_seconds(
