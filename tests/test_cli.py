@@ -1,38 +1,27 @@
 """`specnet train` and `specnet report` on IDX files written by the test."""
 
-import gzip
 import json
 import os
-import struct
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from helpers import learnable_split, write_idx_dataset
 from keras_specnet import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _write_idx(path, array):
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
-    header += struct.pack(f">{array.ndim}I", *array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
 @pytest.fixture
 def idx_dir(tmp_path):
-    rng = np.random.default_rng(0)
-    for prefix, n in [("train", 192), ("t10k", 64)]:
-        labels = rng.integers(0, 10, n)
-        images = rng.integers(0, 60, (n, 28, 28))
-        for i, c in enumerate(labels):  # a learnable bright bar per class
-            images[i, 2 * c + 4 : 2 * c + 6, 4:24] = 255
-        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", images)
-        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return tmp_path
+    """192 training and 64 test images that a small model can learn."""
+    return write_idx_dataset(
+        tmp_path,
+        {"train": learnable_split(192, 0), "t10k": learnable_split(64, 1)},
+        gzipped=("train", "t10k"),
+    )
 
 
 @pytest.mark.parametrize("model", ["lenet5", "spec_lenet5"])

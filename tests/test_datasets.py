@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import encode_idx, random_split, write_idx, write_idx_dataset
 from keras_specnet import datasets
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
@@ -20,39 +21,12 @@ N_TRAIN, N_TEST = 10, 6
 # Helpers
 
 
-def encode_idx(array):
-    """Encodes a uint8 numpy array as an IDX file (header + data)."""
-    array = np.asarray(array, np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim])
-    header += b"".join(struct.pack(">I", d) for d in array.shape)
-    return header + array.tobytes()
-
-
-def write_idx(path, array, compress=False):
-    data = encode_idx(array)
-    if compress:
-        data = gzip.compress(data)
-    with open(path, "wb") as f:
-        f.write(data)
-    return str(path)
-
-
-def fake_split(n, seed):
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=(n,), dtype=np.uint8)
-    return images, labels
-
-
 @pytest.fixture
 def idx_dir(tmp_path):
     """A folder with 10 fake train and 6 fake test examples (test gzipped)."""
-    train = fake_split(N_TRAIN, 1)
-    test = fake_split(N_TEST, 2)
-    write_idx(tmp_path / "train-images-idx3-ubyte", train[0])
-    write_idx(tmp_path / "train-labels-idx1-ubyte", train[1])
-    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", test[0], compress=True)
-    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", test[1], compress=True)
+    train = random_split(N_TRAIN, 1)
+    test = random_split(N_TEST, 2)
+    write_idx_dataset(tmp_path, {"train": train, "t10k": test}, gzipped=("t10k",))
     return tmp_path, {"train": train, "test": test}
 
 
@@ -95,10 +69,10 @@ def test_dataset_table():
 
 @pytest.mark.parametrize("compress", [False, True])
 def test_read_idx_round_trip(tmp_path, compress):
-    images, labels = fake_split(5, 0)
+    images, labels = random_split(5, 0)
     suffix = ".gz" if compress else ""
-    images_path = write_idx(tmp_path / f"im{suffix}", images, compress)
-    labels_path = write_idx(tmp_path / f"lb{suffix}", labels, compress)
+    images_path = write_idx(tmp_path / f"im{suffix}", images)
+    labels_path = write_idx(tmp_path / f"lb{suffix}", labels)
     got_images = datasets.read_idx(images_path)
     got_labels = datasets.read_idx(labels_path)
     assert got_images.dtype == np.uint8 and got_images.shape == (5, 28, 28)
@@ -132,7 +106,7 @@ def test_read_idx_bad_magic(tmp_path, compress):
 
 @pytest.mark.parametrize("compress", [False, True])
 def test_read_idx_truncated(tmp_path, compress):
-    images, _ = fake_split(3, 0)
+    images, _ = random_split(3, 0)
     data = encode_idx(images)[:-100]
     path = tmp_path / "truncated"
     path.write_bytes(gzip.compress(data) if compress else data)
