@@ -197,7 +197,7 @@ def SpecAlexNet(
 
     Reference:
         B. Guan et al. "SpecNet: Spectral Domain Convolutional Neural
-        Network", arXiv:2103.10274.
+        Network", arXiv:1905.10915.
     """
     return alexnet(
         True,

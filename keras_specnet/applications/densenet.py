@@ -314,7 +314,7 @@ def SpecDenseNet(
 
     Reference:
         B. Guan et al. "SpecNet: Spectral Domain Convolutional Neural
-        Network", arXiv:2103.10274, Table 1.
+        Network", arXiv:1905.10915, Table 1.
     """
     return densenet(
         True,

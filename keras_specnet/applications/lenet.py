@@ -153,7 +153,7 @@ def SpecLeNet5(
 
     Reference:
         B. Guan et al. "SpecNet: Spectral Domain Convolutional Neural
-        Network", arXiv:2103.10274.
+        Network", arXiv:1905.10915.
     """
     return _lenet5(
         True,

@@ -113,7 +113,7 @@ def MobileNetV1(
         A. G. Howard et al. "MobileNets: Efficient Convolutional Neural
         Networks for Mobile Vision Applications", arXiv:1704.04861.
         K. Alizadeh Vahid et al. "Butterfly Transform: An Efficient FFT
-        Based Neural Architecture Design", CVPR 2020.
+        Based Neural Architecture Design", CVPR 2020, arXiv:1906.02256.
     """
     _common.check_head(include_top, pooling, classes)
     alpha = _checks.positive_number("alpha", alpha)

@@ -132,7 +132,7 @@ def ShuffleNetV2(
         N. Ma, X. Zhang, H.-T. Zheng, J. Sun. "ShuffleNet V2: Practical
         Guidelines for Efficient CNN Architecture Design", ECCV 2018.
         K. Alizadeh Vahid et al. "Butterfly Transform: An Efficient FFT
-        Based Neural Architecture Design", CVPR 2020.
+        Based Neural Architecture Design", CVPR 2020, arXiv:1906.02256.
     """
     _common.check_head(include_top, pooling, classes)
     scale = _checks.positive_number("scale", scale)

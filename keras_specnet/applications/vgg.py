@@ -200,7 +200,7 @@ def SpecVGG16(
 
     Reference:
         B. Guan et al. "SpecNet: Spectral Domain Convolutional Neural
-        Network", arXiv:2103.10274.
+        Network", arXiv:1905.10915.
     """
     return vgg16(
         True,

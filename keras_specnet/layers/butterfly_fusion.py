@@ -151,7 +151,7 @@ class ButterflyFusion(keras.layers.Layer):
     Reference:
         K. Alizadeh Vahid, A. Prabhu, A. Farhadi, M. Rastegari. "Butterfly
         Transform: An Efficient FFT Based Neural Architecture Design",
-        CVPR 2020.
+        CVPR 2020, arXiv:1906.02256.
     """
 
     def __init__(

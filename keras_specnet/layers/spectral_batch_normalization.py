@@ -23,10 +23,9 @@ class SpectralBatchNormalization(keras.layers.Layer):
     averages in inference.
 
     Why: a threshold `beta` is an absolute magnitude, while without
-    normalisation the spectra of deep layers shrink layer after layer (a
-    VGG-16 at Glorot initialisation loses more than two orders of magnitude
-    in three blocks; `benchmarks/spectra.py`), so one `beta` zeroes little
-    early and everything late.
+    normalisation the spectra of deep layers shrink layer after layer
+    (`specnet bench spectra` shows it per layer), so one `beta` zeroes
+    little early and everything late.
     Normalised inputs keep every layer's spectra at the scale the threshold
     is defined on (unit-variance maps).
 
@@ -68,7 +67,7 @@ class SpectralBatchNormalization(keras.layers.Layer):
 
     Reference:
         S. Ioffe, C. Szegedy. "Batch Normalization", ICML 2015; B. Guan et
-        al., "SpecNet", arXiv:2103.10274 (which removes BN instead).
+        al., "SpecNet", arXiv:1905.10915 (which removes BN instead).
     """
 
     def __init__(

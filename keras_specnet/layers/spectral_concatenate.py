@@ -42,7 +42,7 @@ class SpectralConcatenate(keras.layers.Layer):
 
     Reference:
         B. Guan et al. "SpecNet: Spectral Domain Convolutional Neural
-        Network", arXiv:2103.10274, Table 1.
+        Network", arXiv:1905.10915, Table 1.
     """
 
     def __init__(self, **kwargs):

@@ -80,9 +80,9 @@ class SpectralConv2D(keras.layers.Layer):
             threshold's and activation's tensors) exist for one slice at a
             time: a lower step peak for some extra time. Results and
             gradients do not change. Each slice adds its own ops to the
-            graph, so tracing a training step also takes longer (about 4x
-            for a small SpecVGG16: `benchmarks/trace_time.py`); `batch_chunks=1`
-            where memory is not the constraint. Ignored with
+            graph, so tracing a training step also takes longer (see
+            docs/benchmarks/trace_time.md); use `batch_chunks=1` where
+            memory is not the constraint. Ignored with
             `cache="none"`. Defaults to `4`.
         kernel_initializer: Initializer for the kernel. Defaults to
             `"glorot_uniform"`, as in `Conv2D`.
@@ -118,7 +118,7 @@ class SpectralConv2D(keras.layers.Layer):
 
     Reference:
         B. Guan, J. Zhang, W. A. Sethares, R. Kijowski, F. Liu. "SpecNet:
-        Spectral Domain Convolutional Neural Network", arXiv:2103.10274.
+        Spectral Domain Convolutional Neural Network", arXiv:1905.10915.
     """
 
     def __init__(

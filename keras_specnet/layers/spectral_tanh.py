@@ -37,7 +37,7 @@ class SpectralTanh(keras.layers.Layer):
 
     Reference:
         B. Guan et al. "SpecNet: Spectral Domain Convolutional Neural
-        Network", arXiv:2103.10274, equations (5)-(9).
+        Network", arXiv:1905.10915, equations (5)-(9).
     """
 
     def __init__(self, **kwargs):

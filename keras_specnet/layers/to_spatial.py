@@ -63,7 +63,7 @@ class ToSpatial(keras.layers.Layer):
 
     Reference:
         B. Guan et al. "SpecNet: Spectral Domain Convolutional Neural
-        Network", arXiv:2103.10274, section 3.3.
+        Network", arXiv:1905.10915, section 3.3.
     """
 
     def __init__(

@@ -45,7 +45,7 @@ class ToSpectral(keras.layers.Layer):
 
     Reference:
         B. Guan et al. "SpecNet: Spectral Domain Convolutional Neural
-        Network", arXiv:2103.10274, Algorithm 1 and Table 1.
+        Network", arXiv:1905.10915, Algorithm 1 and Table 1.
     """
 
     def __init__(self, padding=2, **kwargs):
