@@ -1,11 +1,12 @@
 """The model builders: shapes, twins, serialisation, training, errors."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 from keras_specnet import applications
 from keras_specnet.applications import (
+    VGG16,
     AlexNet,
     DenseNet,
     LeNet5,
@@ -13,10 +14,9 @@ from keras_specnet.applications import (
     SpecDenseNet,
     SpecLeNet5,
     SpecVGG16,
-    VGG16,
 )
-from keras_specnet.layers import SpectralConv2D
 from keras_specnet.applications.vgg import SPEC_VGG16_BETA
+from keras_specnet.layers import SpectralConv2D
 
 # Small widths keep the suite fast; the architecture is the same.
 SMALL = {

@@ -1,10 +1,10 @@
 """The block-level pieces that make a spectral model with beta=0 and no
 activation a linear function of its input up to its first pooling."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 from keras_specnet.applications import blocks, densenet
 from keras_specnet.layers import SpectralConcatenate, ToSpectral
 
@@ -47,7 +47,10 @@ def test_thresholded_or_activated_block_is_not_linear():
     shape = (9, 8, 2)
     for beta, activation in [(0.5, None), (0.0, "spectral_tanh")]:
         model = _model(
-            lambda x: blocks.spectral_block(x, CONVS, beta, activation=activation), shape
+            lambda x, beta=beta, activation=activation: blocks.spectral_block(
+                x, CONVS, beta, activation=activation
+            ),
+            shape,
         )
         with pytest.raises(AssertionError):
             _assert_linear(model, shape)

@@ -1,10 +1,9 @@
 """Shapes, the NumPy references of the small layers, serialisation, errors, dtypes."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-from helpers import run_layer_test
 from keras_specnet import layers, spectral
 from keras_specnet.layers import (
     ButterflyFusion,
@@ -15,6 +14,8 @@ from keras_specnet.layers import (
     ToSpatial,
     ToSpectral,
 )
+
+from helpers import run_layer_test
 
 
 def _complex(shape, seed=0):

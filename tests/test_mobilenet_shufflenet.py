@@ -85,11 +85,11 @@ def test_butterfly_fusion_replaces_every_pointwise_convolution(builder, kwargs, 
         if isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (1, 1)
         and not isinstance(layer, keras.layers.DepthwiseConv2D)
     ]
-    fusions = [l for l in butterfly.layers if isinstance(l, ButterflyFusion)]
+    fusions = [f for f in butterfly.layers if isinstance(f, ButterflyFusion)]
     assert len(ones) == len(fusions) == count
     # Same names, same widths: only the fusion differs.
-    assert [l.name for l in ones] == [l.name for l in fusions]
-    assert [l.filters for l in ones] == [l.filters for l in fusions]
+    assert [c.name for c in ones] == [f.name for f in fusions]
+    assert [c.filters for c in ones] == [f.filters for f in fusions]
     assert {f.base for f in fusions} == {8}
     assert all(f.kernel_regularizer is None and not f.use_bias for f in fusions)
     assert not butterfly.losses  # no weight decay anywhere

@@ -1,7 +1,7 @@
 """AlexNet and its SpecNet twin, SpecAlexNet."""
 
 from keras_specnet import _checks
-from keras_specnet.applications import _common, blocks
+from keras_specnet.applications import _common
 from keras_specnet.applications.plain import plain_cnn
 
 #: SpecAlexNet's default threshold (orthonormal spectrum).

@@ -1,7 +1,7 @@
 """VGG-16 and its SpecNet twin, SpecVGG-16."""
 
 from keras_specnet import _checks
-from keras_specnet.applications import _common, blocks
+from keras_specnet.applications import _common
 from keras_specnet.applications.plain import plain_cnn
 
 #: SpecVGG16's default threshold (orthonormal spectrum).

@@ -276,7 +276,6 @@ class ButterflyFusion(keras.layers.Layer):
         return tf.transpose(rows, [1, 0, 2])
 
     def _from_first(self, grad):
-        radix = self.radices[0]
         grad = tf.transpose(grad, [1, 0, 2])
         return tf.reshape(grad, [tf.shape(grad)[0], self.size])
 
