@@ -1,12 +1,12 @@
 """The spectral layers' backward-pass cache: same gradients, fewer bytes."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 from keras_specnet import cache, memory
-from keras_specnet.layers import SpectralConv2D, ToSpatial, ToSpectral
+from keras_specnet.layers import SpectralConv2D, ToSpatial
 
 
 def _spectral_input(seed=0, shape=(2, 9, 8, 3), beta=0.3):

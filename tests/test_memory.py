@@ -1,9 +1,9 @@
 """keras_specnet.memory.step_peak."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 from keras_specnet import memory
 
 

@@ -1,9 +1,9 @@
 """SpectralBatchNormalization against keras.layers.BatchNormalization."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 from keras_specnet import spectral
 from keras_specnet.layers import SpectralBatchNormalization, ToSpatial, ToSpectral
 

@@ -1,10 +1,10 @@
 """SpectralConv2D against keras.layers.Conv2D and a NumPy FFT reference."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 from keras_specnet import spectral
 from keras_specnet.layers import SpectralConv2D, SpectralTanh, ToSpatial, ToSpectral
 
