@@ -14,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Count every tensor in TensorFlow's CPU memory statistics (keras_specnet.memory).
 export TF_CPU_ALLOCATOR_USE_BFC ?= true
 
-.PHONY: demo test data install clean twins tune-demo bft
+.PHONY: demo test test-fast lint data install clean twins tune-demo bft
 
 install: $(STAMP)
 
@@ -70,6 +70,15 @@ TEST_WORKERS ?= 2
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15
+
+# The suite without the tests marked slow (training, tuning, benchmarks).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow"
+
+# ruff: the rules are in pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check keras_specnet tests
+	$(VENV)/bin/ruff format --check keras_specnet tests
 
 clean:
 	rm -rf $(VENV) $(RUNS) build *.egg-info

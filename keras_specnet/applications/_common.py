@@ -87,10 +87,10 @@ def head(
 
 
 def scaled(filters, multiplier):
-    """`filters * multiplier` rounded to the nearest integer, at least 1.
+    """`filters * multiplier` rounded down, at least 1.
 
-    The one width rule of every builder (`width`, `alpha`, `scale`). For
-    the published multipliers (0.25, 0.5, 0.75, 1.0 on the usual channel
-    counts) it gives `keras.applications`' widths.
+    The one width rule of every builder (`width`, `alpha`, `scale`), the
+    rule of `keras.applications.MobileNet`: the published multipliers
+    (0.25, 0.5, 0.75, 1.0 on the usual channel counts) give exact widths.
     """
-    return max(1, int(round(filters * multiplier)))
+    return max(1, int(filters * multiplier))
