@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_specnet import applications, tuning
+from keras_specnet import applications, training, tuning
 from keras_specnet.layers import SpectralConv2D
 
 
@@ -139,6 +139,56 @@ def test_butterfly_hypermodel_rejects_models_without_a_butterfly_base():
         tuning.ButterflyHyperModel("spec_vgg16")
 
 
+def test_model_lists_come_from_the_registry():
+    registry = applications.registry
+    assert tuning.butterfly_models() == sorted(registry.names("butterfly"))
+    for model in registry.names("spectral"):
+        assert tuning.SpecNetHyperModel(model).spec is registry.spec(model)
+    for model in tuning.butterfly_models():
+        hypermodel = tuning.ButterflyHyperModel(model)
+        assert hypermodel.width_argument == registry.spec(model).width_argument
+    # The pointwise MobileNetV1 and ShuffleNetV2 are spatial entries: their
+    # builders take `butterfly_base`, but the registry excludes it.
+    for model in ("mobilenet_v1", "shufflenet_v2"):
+        assert model not in tuning.butterfly_models()
+        with pytest.raises(ValueError, match=rf"Received: model='{model}'"):
+            tuning.ButterflyHyperModel(model)
+    with pytest.raises(ValueError, match=r"Received: model='lenet5'"):
+        tuning.SpecNetHyperModel("lenet5")
+
+
+def test_model_kwargs_are_the_registry_arguments():
+    spec = applications.registry.spec("mobilenet_v1_bft")
+    with pytest.raises(ValueError, match=r"argument `model_kwargs`. Expected "
+                       r"arguments of the 'mobilenet_v1_bft' model \("
+                       + ", ".join(spec.arguments) + r"\)"):
+        tuning.ButterflyHyperModel(model_kwargs={"fusion": "pointwise"})
+
+
+def test_the_optimizer_is_compile_classifier_s():
+    assert "sgd" in training.OPTIMIZERS
+    hypermodel = _lenet(optimizer="sgd", learning_rate=0.05)
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.05)
+    assert float(model.optimizer.momentum) == pytest.approx(0.9)
+    assert model.loss == "sparse_categorical_crossentropy"
+
+
+def test_public_choice_tables():
+    assert tuning.MEMORY_FIGURES == {
+        "peak": "memory_peak_bytes",
+        "step": "memory_step_bytes",
+        "held": "held_bytes",
+    }
+    assert tuning.TUNERS == {
+        "random": tuning.MemoryAwareRandomSearch,
+        "bayesian": tuning.MemoryAwareBayesianOptimization,
+        "hyperband": tuning.MemoryAwareHyperband,
+    }
+    assert {"MEMORY_FIGURES", "TUNERS"} <= set(tuning.__all__)
+
+
 # --- the objective ---------------------------------------------------------
 
 
@@ -194,6 +244,7 @@ def test_make_tuner_rejects_bad_arguments(kwargs, match, tmp_path):
 # --- searches --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_trial_search_ranks_trials_by_the_objective(tmp_path):
     tuner = tuning.make_tuner(
         "random", _lenet(), max_trials=2, seed=3, directory=str(tmp_path),
@@ -213,6 +264,7 @@ def test_two_trial_search_ranks_trials_by_the_objective(tmp_path):
     assert best["beta"] == rows[0]["hyperparameters"]["beta"]
 
 
+@pytest.mark.slow
 def test_over_budget_trials_are_recorded_not_crashed(tmp_path):
     budget = 1024  # bytes: a 28x28 SpecLeNet-5 step peaks at megabytes
     tuner = tuning.make_tuner(
@@ -229,6 +281,7 @@ def test_over_budget_trials_are_recorded_not_crashed(tmp_path):
     assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
 
 
+@pytest.mark.slow
 def test_the_profiler_peak_can_be_the_budgeted_figure(tmp_path):
     tuner = tuning.make_tuner(
         "random", _lenet(), max_trials=1, memory="peak", memory_budget=1024,
@@ -240,6 +293,7 @@ def test_the_profiler_peak_can_be_the_budgeted_figure(tmp_path):
     assert row["score"] == pytest.approx(-row["memory_peak_bytes"] / 1024)
 
 
+@pytest.mark.slow
 def test_held_bytes_can_be_the_budgeted_figure(tmp_path):
     x, y = _data()
     # beta ~ 0 keeps the cache dense, well above the allocator's 256 KiB floor
@@ -266,6 +320,7 @@ class _OutOfMemory(keras.callbacks.Callback):
         )
 
 
+@pytest.mark.slow
 def test_out_of_memory_trials_are_recorded_and_the_search_goes_on(tmp_path):
     tuner = tuning.make_tuner(
         "random", _lenet(), max_trials=2, directory=str(tmp_path)
@@ -286,6 +341,7 @@ class _CountFits(keras.callbacks.Callback):
         type(self).fits += 1
 
 
+@pytest.mark.slow
 def test_resuming_does_not_repeat_finished_trials(tmp_path):
     kwargs = dict(directory=str(tmp_path), project_name="resume", seed=5)
     first = tuning.make_tuner("random", _lenet(8), max_trials=1, **kwargs)
@@ -304,6 +360,7 @@ def test_resuming_does_not_repeat_finished_trials(tmp_path):
     assert kept == done
 
 
+@pytest.mark.slow
 def test_resuming_with_other_settings_is_refused(tmp_path):
     kwargs = dict(directory=str(tmp_path), project_name="p", max_trials=1)
     tuner = tuning.make_tuner("random", _lenet(8), memory_budget=2**30, **kwargs)
@@ -330,6 +387,7 @@ class _CountEpochs(keras.callbacks.Callback):
         type(self).epochs += 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["bayesian", "hyperband"])
 def test_bayesian_and_hyperband_search(kind, tmp_path):
     kwargs = (
