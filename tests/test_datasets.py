@@ -1,6 +1,8 @@
 """Tests for `keras_specnet.datasets` (offline, fast)."""
 
+import dataclasses
 import gzip
+import json
 import logging
 import os
 import re
@@ -10,8 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import encode_idx, random_split, write_idx, write_idx_dataset
 from keras_specnet import datasets
+
+from helpers import encode_idx, random_split, write_idx, write_idx_dataset
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 N_TRAIN, N_TEST = 10, 6
@@ -58,9 +61,27 @@ def test_dataset_table():
     assert datasets.info("cifar10").input_shape == (32, 32, 3)
     assert datasets.info("svhn_cropped").idx_files is False
     assert all(d.classes == 10 for d in datasets.DATASETS.values())
-    with pytest.raises(Exception):
-        datasets.DATASETS["mnist"].classes = 3  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        datasets.DATASETS["mnist"].classes = 3
     assert issubclass(datasets.DatasetNotAvailableError, FileNotFoundError)
+
+
+def test_catalog_imports_no_tensorflow():
+    import ast
+
+    from keras_specnet.datasets import catalog
+
+    with open(catalog.__file__) as f:
+        tree = ast.parse(f.read())
+    imported = [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    ]
+    imported += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert imported, "no imports found: the check would be vacuous"
+    assert not [m for m in imported if m.split(".")[0] in ("tensorflow", "tensorflow_datasets")]
 
 
 # --------------------------------------------------------------------------
@@ -85,9 +106,7 @@ def test_read_idx_int32_big_endian(tmp_path):
     values = np.array([[1, -2, 70000]], np.int32)
     path = tmp_path / "ints"
     path.write_bytes(
-        bytes([0, 0, 0x0C, 2])
-        + struct.pack(">II", 1, 3)
-        + values.astype(">i4").tobytes()
+        bytes([0, 0, 0x0C, 2]) + struct.pack(">II", 1, 3) + values.astype(">i4").tobytes()
     )
     got = datasets.read_idx(path)
     np.testing.assert_array_equal(got, values)
@@ -133,9 +152,7 @@ def test_read_idx_too_long_and_corrupt_gzip(tmp_path):
 def test_load_idx_values_and_batches(idx_dir, caplog):
     folder, data = idx_dir
     with caplog.at_level(logging.INFO, logger="keras_specnet.datasets"):
-        ds = datasets.load(
-            "fashion_mnist", "train", batch_size=4, data_dir=folder, shuffle=False
-        )
+        ds = datasets.load("fashion_mnist", "train", batch_size=4, data_dir=folder, shuffle=False)
     assert f"fashion_mnist: reading IDX files from {folder}" in caplog.text
     first_images, first_labels = next(iter(ds))
     assert first_images.shape == (4, 28, 28, 1)
@@ -348,23 +365,33 @@ def no_network(monkeypatch):
     monkeypatch.setattr(manager, "download_and_extract", refuse)
 
 
-def test_tfds_cifar10_mock_data(tmp_path, no_network):
+@pytest.fixture
+def tfds_default_dir(tmp_path, monkeypatch):
+    """An empty folder as TFDS's default data dir."""
+    from tensorflow_datasets.core import constants
+
+    folder = tmp_path / "tfds-default"
+    folder.mkdir()
+    monkeypatch.setattr(constants, "DATA_DIR", str(folder))
+    return folder
+
+
+def test_tfds_cifar10_mock_data(tfds_default_dir, no_network):
     # `mock_data` patches `download_and_prepare` (nothing is fetched) and
     # generates random uint8 images from the builder's feature spec, which is
-    # part of the TFDS code, so it works offline.
+    # part of the TFDS code, so it works offline. Without data_dir, the
+    # dataset is not prepared in the default data dir: `load` takes the
+    # download path, which `mock_data` serves.
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=10):
-        ds = datasets.load(
-            "cifar10", "train", batch_size=4, data_dir=tmp_path, seed=0, augment=False
-        )
+        assert datasets.source("cifar10").kind == "tfds_download"
+        ds = datasets.load("cifar10", "train", batch_size=4, seed=0, augment=False)
         images, labels, sizes = collect(ds)
-        raw = tfds.load("cifar10", split="train", as_supervised=True, data_dir=tmp_path)
+        raw = tfds.load("cifar10", split="train", as_supervised=True)
         raw_images = np.stack([x for x, _ in raw.as_numpy_iterator()])
-        aug = datasets.load("cifar10", "train", batch_size=5, data_dir=tmp_path, seed=0)
+        aug = datasets.load("cifar10", "train", batch_size=5, seed=0)
         aug_images, _, aug_sizes = collect(aug)
-        aug_again = datasets.load(
-            "cifar10", "train", batch_size=5, data_dir=tmp_path, seed=0
-        )
+        aug_again = datasets.load("cifar10", "train", batch_size=5, seed=0)
         np.testing.assert_array_equal(collect(aug_again)[0], aug_images)
     assert sizes == [4, 4, 2]
     assert images.dtype == np.float32 and images.shape == (10, 32, 32, 3)
@@ -398,22 +425,21 @@ def test_missing_mnist(tmp_path):
     assert isinstance(e.value, FileNotFoundError)
 
 
-def test_missing_fashion_mnist(tmp_path, monkeypatch):
-    empty = tmp_path / "empty"
-    empty.mkdir()
+def test_missing_fashion_mnist(tmp_path, monkeypatch, tfds_default_dir):
     system = tmp_path / "system"
     system.mkdir()
     monkeypatch.setitem(datasets.DEFAULT_IDX_DIRS, "fashion_mnist", str(system))
     with pytest.raises(datasets.DatasetNotAvailableError) as e:
-        datasets.load("fashion_mnist", "test", data_dir=empty, download=False)
+        datasets.load("fashion_mnist", "test", download=False)
     message = str(e.value)
     assert "'fashion_mnist'" in message
-    assert str(empty) in message
-    assert str(system) in message
+    assert str(tfds_default_dir) in message
+    assert f"{system}: no IDX files t10k-images-idx3-ubyte" in message
     assert "apt-get install dataset-fashion-mnist" in message
     assert "--data-dir" in message
+    assert "download=False" in message
     with pytest.raises(datasets.DatasetNotAvailableError):
-        datasets.source("fashion_mnist", data_dir=empty, download=False)
+        datasets.source("fashion_mnist", download=False)
 
 
 def test_missing_cifar10_default_tfds_dir(tmp_path, monkeypatch):
@@ -428,7 +454,7 @@ def test_missing_cifar10_default_tfds_dir(tmp_path, monkeypatch):
     assert "tfds.load('cifar10')" in message
 
 
-def test_failed_download_is_reported(tmp_path, monkeypatch):
+def test_failed_download_is_reported(tfds_default_dir, monkeypatch):
     import tensorflow_datasets as tfds
 
     def failing_load(*args, **kwargs):
@@ -437,25 +463,251 @@ def test_failed_download_is_reported(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tfds, "load", failing_load)
     with pytest.raises(datasets.DatasetNotAvailableError) as e:
-        datasets.load("svhn_cropped", data_dir=tmp_path, download=True)
+        datasets.load("svhn_cropped", download=True)
     message = str(e.value)
     assert "'svhn_cropped'" in message
     assert "OSError: no route to host" in message
-    assert str(tmp_path) in message
+    assert str(tfds_default_dir) in message
 
 
-def test_source(idx_dir, tmp_path, monkeypatch):
+def test_source(idx_dir, monkeypatch, tfds_default_dir):
     folder, _ = idx_dir
-    assert datasets.source("mnist", data_dir=folder) == datasets.DataSource(
-        "idx", str(folder)
-    )
-    empty = tmp_path / "nothing"
-    empty.mkdir()
+    assert datasets.source("mnist", data_dir=folder) == datasets.DataSource("idx", str(folder))
     monkeypatch.setitem(datasets.DEFAULT_IDX_DIRS, "fashion_mnist", str(folder))
-    found = datasets.source("fashion_mnist", data_dir=empty, download=False)
+    found = datasets.source("fashion_mnist", download=False)
     assert found == datasets.DataSource("idx", str(folder))
-    found = datasets.source("cifar10", data_dir=empty, download=True)
+    found = datasets.source("cifar10", download=True)
     assert found.kind == "tfds_download"
+    assert found.location.startswith(str(tfds_default_dir))
+
+
+# --------------------------------------------------------------------------
+# A data_dir that was given is used or refused
+
+
+@pytest.fixture
+def system_idx_dir(idx_dir, monkeypatch, tfds_default_dir):
+    """Fashion-MNIST IDX files in the system folder; an empty TFDS default dir.
+
+    Everything that could be used instead of a bad data_dir is there.
+    """
+    folder, _ = idx_dir
+    monkeypatch.setitem(datasets.DEFAULT_IDX_DIRS, "fashion_mnist", str(folder))
+    return folder
+
+
+def _refusal(call, *args, **kwargs):
+    with pytest.raises(datasets.DatasetNotAvailableError) as e:
+        call(*args, **kwargs)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("call", [datasets.source, datasets.load])
+@pytest.mark.parametrize("download", [True, False])
+def test_data_dir_missing_is_refused(tmp_path, system_idx_dir, call, download):
+    missing = tmp_path / "no-such-folder"
+    message = _refusal(call, "fashion_mnist", data_dir=missing, split="test", download=download)
+    assert f"data_dir={str(missing)!r}" in message
+    assert "does not exist" in message
+    assert "t10k-images-idx3-ubyte" in message
+    assert "t10k-labels-idx1-ubyte" in message
+    assert ".gz" in message
+    assert "<data_dir>/fashion_mnist/<version>/" in message
+    assert os.path.join(str(missing), "fashion_mnist", "3.0.1") in message
+    assert not missing.exists()  # nothing was created there
+
+
+@pytest.mark.parametrize("call", [datasets.source, datasets.load])
+def test_data_dir_without_files_is_refused(tmp_path, system_idx_dir, call):
+    # The data_dir holds the train files only; the test split is asked for.
+    folder = tmp_path / "train-only"
+    folder.mkdir()
+    write_idx_dataset(folder, {"train": random_split(4, 0)})
+    message = _refusal(call, "mnist", split="test", data_dir=folder)
+    assert f"data_dir={str(folder)!r}" in message
+    assert "holds neither the IDX files of the 'test' split" in message
+    assert "t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]" in message
+    assert os.path.join(str(folder), "mnist", "3.0.1") in message
+    assert "no TFDS download is tried" in message
+    # The train split of the same folder is read.
+    assert datasets.source("mnist", data_dir=folder) == datasets.DataSource("idx", str(folder))
+
+
+def test_data_dir_is_not_passed_over_for_the_system_folder(tmp_path, system_idx_dir):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    # Without data_dir the system folder is used ...
+    assert datasets.source("fashion_mnist", download=False) == (
+        datasets.DataSource("idx", str(system_idx_dir))
+    )
+    # ... with an unusable data_dir it is not.
+    message = _refusal(datasets.load, "fashion_mnist", data_dir=empty)
+    assert f"not the system folder {system_idx_dir}" in message
+    assert "train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]" in message
+
+
+def test_data_dir_is_not_passed_over_for_a_download(tmp_path, monkeypatch, no_network):
+    import tensorflow_datasets as tfds
+
+    def refused_load(*args, **kwargs):
+        raise AssertionError("tfds.load was called for an unusable data_dir")
+
+    monkeypatch.setattr(tfds, "load", refused_load)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for name in ("cifar10", "svhn_cropped"):
+        message = _refusal(datasets.load, name, data_dir=empty, download=True)
+        assert f"data_dir={str(empty)!r}" in message
+        assert f"holds no TFDS data prepared for {name!r}" in message
+        assert f"<data_dir>/{name}/<version>/" in message
+        assert "idx3-ubyte" not in message.split("\n")[1]
+    file_path = tmp_path / "a-file"
+    file_path.write_text("")
+    message = _refusal(datasets.source, "cifar10", data_dir=file_path)
+    assert "is not a folder" in message and str(file_path) in message
+
+
+# --------------------------------------------------------------------------
+# provenance
+
+
+def test_read_idx_shape_reads_the_header_only(tmp_path):
+    images, labels = random_split(7, 0)
+    raw = write_idx(tmp_path / "images", images)
+    packed = write_idx(tmp_path / "labels.gz", labels)
+    assert datasets.idx.read_idx_shape(raw) == (7, 28, 28)
+    assert datasets.idx.read_idx_shape(packed) == (7,)
+    # The data after the header is not read: a truncated file still has a
+    # shape (read_idx refuses it).
+    cut = tmp_path / "cut"
+    cut.write_bytes(encode_idx(images)[:40])
+    assert datasets.idx.read_idx_shape(cut) == (7, 28, 28)
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\x12\x34\x08\x01" + struct.pack(">I", 3))
+    with pytest.raises(ValueError, match=re.escape(str(bad))):
+        datasets.idx.read_idx_shape(bad)
+
+
+def _loaded_count(folder, split, limit):
+    ds = datasets.load("mnist", split, batch_size=4, data_dir=folder, shuffle=False, limit=limit)
+    return sum(len(labels) for _, labels in ds.as_numpy_iterator())
+
+
+@pytest.mark.parametrize(
+    "splits, limits",
+    [
+        ({"train": "train", "test": "test"}, None),
+        (
+            {"train": "train[:90%]", "validation": "train[90%:]", "test": "test"},
+            None,
+        ),
+        ({"train": "train[:35%]", "test": "test[50%:]"}, {"train": 3}),
+        ({"train": "train[2:8]", "test": "test[-2:]"}, {"train": 4, "test": 100}),
+        ({"train": "train[-3:]", "validation": "train[5:2]"}, {"validation": None}),
+    ],
+)
+def test_provenance_idx_counts_equal_load(idx_dir, splits, limits):
+    folder, _ = idx_dir
+    record = datasets.provenance("mnist", splits, data_dir=folder, limits=limits)
+    assert record == {
+        "dataset": "mnist",
+        "source": "idx",
+        "path": str(folder),
+        "examples": {
+            label: _loaded_count(folder, split, (limits or {}).get(label))
+            for label, split in splits.items()
+        },
+    }
+    assert list(record["examples"]) == list(splits)
+    assert json.loads(json.dumps(record)) == record
+
+
+def test_provenance_line(idx_dir):
+    folder, _ = idx_dir
+    record = datasets.provenance(
+        "fashion_mnist",
+        {"train": "train[:90%]", "validation": "train[90%:]", "test": "test"},
+        data_dir=folder,
+    )
+    assert record["examples"] == {"train": 9, "validation": 1, "test": N_TEST}
+    assert datasets.provenance_line(record) == (
+        f"data: fashion_mnist, IDX files in {folder} (train 9, validation 1, test 6 examples)"
+    )
+    big = dict(
+        record,
+        path="/usr/share/datasets/fashion-mnist",
+        examples={"train": 54000, "validation": 6000, "test": 10000},
+    )
+    assert datasets.provenance_line(big) == (
+        "data: fashion_mnist, IDX files in /usr/share/datasets/fashion-mnist "
+        "(train 54,000, validation 6,000, test 10,000 examples)"
+    )
+    tfds_record = {
+        "dataset": "cifar10",
+        "source": "tfds_download",
+        "path": "/data/cifar10/3.0.2",
+        "examples": {"train": None, "test": 10000},
+    }
+    assert datasets.provenance_line(tfds_record) == (
+        "data: cifar10, TFDS download into /data/cifar10/3.0.2 "
+        "(train unknown, test 10,000 examples)"
+    )
+    with pytest.raises(ValueError, match=r"Invalid value for argument `record`"):
+        datasets.provenance_line({"dataset": "mnist"})
+
+
+def test_provenance_before_a_download(tfds_default_dir):
+    record = datasets.provenance(
+        "cifar10", {"train": "train[:90%]", "test": "test"}, limits={"train": 5}
+    )
+    assert record["dataset"] == "cifar10"
+    assert record["source"] == "tfds_download"
+    assert record["path"] == os.path.join(str(tfds_default_dir), "cifar10", "3.0.2")
+    # Nothing is downloaded, and TFDS has no split sizes before it is.
+    assert record["examples"] == {"train": None, "test": None}
+    assert os.listdir(tfds_default_dir) == []
+    assert "cifar10, TFDS download into" in datasets.provenance_line(record)
+    with pytest.raises(datasets.DatasetNotAvailableError):
+        datasets.provenance("cifar10", {"test": "test"}, download=False)
+
+
+def test_provenance_mixed_sources(tmp_path, monkeypatch, tfds_default_dir):
+    # The system folder holds the train files only: the test split comes
+    # from a TFDS download, as `load` would do.
+    folder = tmp_path / "train-only"
+    folder.mkdir()
+    write_idx_dataset(folder, {"train": random_split(4, 0)})
+    monkeypatch.setitem(datasets.DEFAULT_IDX_DIRS, "fashion_mnist", str(folder))
+    record = datasets.provenance("fashion_mnist", {"train": "train", "test": "test"})
+    assert (record["source"], record["path"]) == ("idx", str(folder))
+    assert record["examples"] == {"train": 4, "test": None}
+    assert record["sources"]["test"]["source"] == "tfds_download"
+    line = datasets.provenance_line(record)
+    assert f"train from IDX files in {folder}" in line
+    assert "test from TFDS download into" in line
+
+
+def test_provenance_refuses_what_load_refuses(tmp_path, idx_dir):
+    folder, _ = idx_dir
+    message = _refusal(datasets.provenance, "mnist", {"test": "test"}, data_dir=tmp_path / "none")
+    assert "t10k-images-idx3-ubyte" in message
+    with pytest.raises(ValueError, match=r"argument `splits`"):
+        datasets.provenance("mnist", {}, data_dir=folder)
+    with pytest.raises(ValueError, match=r"argument `splits`"):
+        datasets.provenance("mnist", ["train"], data_dir=folder)
+    with pytest.raises(
+        ValueError,
+        match=re.escape("Invalid value for argument `splits['val']`")
+        + r".*"
+        + re.escape("Received: splits['val']='validation'"),
+    ):
+        datasets.provenance("mnist", {"val": "validation"}, data_dir=folder)
+    with pytest.raises(ValueError, match=r"argument `limits`"):
+        datasets.provenance("mnist", {"train": "train"}, data_dir=folder, limits={"test": 3})
+    with pytest.raises(ValueError, match=re.escape("argument `limits['train']`")):
+        datasets.provenance("mnist", {"train": "train"}, data_dir=folder, limits={"train": 0})
+    with pytest.raises(ValueError, match=r"argument `name`"):
+        datasets.provenance("foo", {"train": "train"})
 
 
 # --------------------------------------------------------------------------
@@ -480,9 +732,7 @@ def test_bad_name():
 def test_bad_split(split):
     with pytest.raises(
         ValueError,
-        match=re.escape(
-            "Invalid value for argument `split`. Expected 'train' or 'test'"
-        )
+        match=re.escape("Invalid value for argument `split`. Expected 'train' or 'test'")
         + r".*"
         + re.escape(f"Received: split={split!r}"),
     ):
@@ -525,16 +775,12 @@ def test_real_fashion_mnist_test_split(monkeypatch, tmp_path):
     assert datasets.source("fashion_mnist", split="test", download=False) == (
         datasets.DataSource("idx", DEBIAN_FASHION_MNIST)
     )
-    ds = datasets.load(
-        "fashion_mnist", "test", batch_size=128, limit=256, download=False
-    )
+    ds = datasets.load("fashion_mnist", "test", batch_size=128, limit=256, download=False)
     images, labels, sizes = collect(ds)
     assert sizes == [128, 128]
     assert images.shape == (256, 28, 28, 1) and images.dtype == np.float32
     assert images.min() >= 0.0 and images.max() <= 1.0 and images.max() > 0.5
     assert labels.dtype == np.int32 and set(labels) <= set(range(10))
 
-    first = datasets.load(
-        "fashion_mnist", "test[:2000]", batch_size=1000, download=False
-    )
+    first = datasets.load("fashion_mnist", "test[:2000]", batch_size=1000, download=False)
     assert set(collect(first)[1]) == set(range(10))
