@@ -31,12 +31,12 @@ data:
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  (apt-get install -y -qq dataset-fashion-mnist || \
 	   (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)) \
-	  || echo "could not install dataset-fashion-mnist; see README.md (Data)"; \
+	  || echo "could not install dataset-fashion-mnist; see docs/data.md"; \
 	elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  sudo apt-get install -y -qq dataset-fashion-mnist \
-	  || echo "could not install dataset-fashion-mnist; see README.md (Data)"; \
+	  || echo "could not install dataset-fashion-mnist; see docs/data.md"; \
 	else \
-	  echo "no apt-get here: TFDS will be tried, or pass --data-dir (README.md, Data)"; \
+	  echo "no apt-get here: TFDS will be tried, or pass --data-dir (docs/data.md)"; \
 	fi
 
 demo: $(STAMP) data
@@ -83,7 +83,7 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) $(RUNS) build *.egg-info
 
-# README's tuning table: a memory-aware search of SpecVGG16's beta, 6 trials
+# docs/benchmarks/tuning.md: a memory-aware search of SpecVGG16's beta, 6 trials
 # of 2 epochs on 4,000 training images, scored on 1,000 held-out ones.
 # Run again to resume (finished trials are kept in $(RUNS)/tune).
 TUNE_ARGS ?= --max-trials 6 --epochs 2 --limit 4000 --validation-limit 1000
@@ -94,7 +94,7 @@ tune-demo: $(STAMP) data
 	  --beta-range 0.005 0.1 --beta-sampling log --memory held --memory-budget 20 \
 	  $(TUNE_ARGS) --directory $(RUNS)/tune --output $(RUNS)/tune_spec_vgg16.json --verbose 2
 
-# README's Butterfly Transform comparison: pointwise MobileNetV1 / ShuffleNetV2
+# docs/benchmarks/butterfly.md: the Butterfly Transform comparison, pointwise MobileNetV1 / ShuffleNetV2
 # against their BFT forms at matched multiply-adds on 28x28 Fashion-MNIST
 # (utils.count_flops: MobileNetV1-0.25 2.90 M vs BFT-0.7 2.92 M; ShuffleNetV2-0.5
 # 9.00 M vs BFT-1.5 9.04 M), each pair with the same budget.

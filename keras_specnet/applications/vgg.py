@@ -166,7 +166,7 @@ def SpecVGG16(
         classifier_activation: Activation of the classifier. Defaults to
             `"softmax"`.
         beta: float >= 0. Spectral threshold, on the orthonormal spectrum.
-            Defaults to `SPEC_VGG16_BETA` (0.01; see the README on why not
+            Defaults to `SPEC_VGG16_BETA` (0.01; see docs/benchmarks/twins.md on why not
             more without normalisation).
         width: float > 0. Multiplies every convolution's filters. Defaults
             to `1.0`.
