@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_specnet import _io
 from keras_specnet.bench import memory as bench_memory
 from keras_specnet.bench import runner
 
@@ -77,11 +78,12 @@ def test_configs_measure_each_cache_and_the_chunk_comparison():
     ]
 
 
+@pytest.mark.slow  # starts a child process
 def test_isolated_reports_a_failing_child():
     with pytest.raises(RuntimeError, match=r"benchmark keras_specnet.bench.memory failed"):
         runner.isolated("keras_specnet.bench.memory", {"task": "measure"})
 
 
 def test_format_table_aligns_columns():
-    text = runner.format_table(("name", "x"), [("a", "1.00x"), ("longer", "10.00x")])
+    text = _io.format_table(("name", "x"), [("a", "1.00x"), ("longer", "10.00x")])
     assert text.splitlines() == ["name         x", "a        1.00x", "longer  10.00x"]

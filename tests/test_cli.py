@@ -1,15 +1,16 @@
-"""`specnet train` and `specnet report` on IDX files written by the test."""
+"""`specnet train`, `report`, `models`, `tune` and `bench` on IDX files written by the test."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from helpers import learnable_split, write_idx_dataset
 from keras_specnet import cli
+
+from helpers import learnable_split, write_idx_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,6 +25,7 @@ def idx_dir(tmp_path):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["lenet5", "spec_lenet5"])
 def test_train_writes_figures(model, idx_dir, tmp_path, capsys):
     out = tmp_path / "run.json"
@@ -56,6 +58,10 @@ def test_train_writes_figures(model, idx_dir, tmp_path, capsys):
         # and test_to_spatial_pooling.py on larger batches.
         assert result["held_bytes"] >= 0
     assert "held for the backward pass" in printed
+    from keras_specnet import datasets
+
+    assert result["data"]["examples"] == {"train": 192, "test": 64}
+    assert printed.count(datasets.provenance_line(result["data"])) == 1
 
 
 def test_report_prints_runs_side_by_side(tmp_path, capsys):
@@ -94,10 +100,11 @@ def test_module_entry_point_help():
 
 def test_models_lists_the_registry_with_parameter_counts(capsys, monkeypatch):
     from keras_specnet import applications
+    from keras_specnet.applications import registry
 
     # A part of the registry: building all of it twice takes ~15 s.
-    names = ["lenet5", "spec_lenet5", "spec_vgg16", "mobilenet_v1_bft"]
-    monkeypatch.setattr(applications, "MODELS", {n: applications.MODELS[n] for n in names})
+    names = ["lenet5", "spec_lenet5", "spec_vgg16", "mobilenet_v1", "mobilenet_v1_bft"]
+    monkeypatch.setattr(registry, "REGISTRY", {n: registry.REGISTRY[n] for n in names})
     assert cli.main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
     rows = {line.split()[0]: line.split() for line in lines[1:]}
@@ -111,8 +118,12 @@ def test_models_lists_the_registry_with_parameter_counts(capsys, monkeypatch):
     from keras_specnet.applications import vgg
 
     assert rows["spec_vgg16"][2] == f"{vgg.SPEC_VGG16_BETA:g}"
+    # The registry's fixed arguments apply: pointwise fusion, not butterflies.
+    pointwise = applications.MobileNetV1(input_shape=(28, 28, 1), fusion="pointwise")
+    assert rows["mobilenet_v1"][3] == f"{pointwise.count_params():,}"
 
 
+@pytest.mark.slow
 def test_model_args_reach_the_builder(idx_dir, tmp_path):
     out = tmp_path / "vgg.json"
     cli.main([
@@ -145,6 +156,7 @@ def _tune(idx_dir, tmp_path, *extra):
     ]
 
 
+@pytest.mark.slow
 def test_tune_prints_the_trials_and_resumes(idx_dir, tmp_path, capsys):
     out = tmp_path / "tune.json"
     assert cli.main(_tune(idx_dir, tmp_path, "--max-trials", "2",
@@ -180,6 +192,7 @@ def test_tune_prints_the_trials_and_resumes(idx_dir, tmp_path, capsys):
         assert trial in again  # unchanged figures: not re-run
 
 
+@pytest.mark.slow
 def test_tune_over_budget_trials_show_in_the_table(idx_dir, tmp_path, capsys):
     out = tmp_path / "tune.json"
     cli.main(_tune(idx_dir, tmp_path, "--max-trials", "1", "--memory-budget",
@@ -212,3 +225,143 @@ def test_tune_refuses_unknown_models(capsys):
     with pytest.raises(SystemExit):
         cli.main(["tune", "--model", "lenet5"])
     assert "argument --model: invalid choice: 'lenet5'" in capsys.readouterr().err
+
+
+def _error_message(capsys):
+    """What argparse printed after `error: ` on stderr."""
+    return capsys.readouterr().err.strip().splitlines()[-1].split("error: ", 1)[1]
+
+
+def test_a_zero_learning_rate_is_refused_alike_by_train_and_tune(capsys):
+    messages = []
+    for command in ("train", "tune"):
+        with pytest.raises(SystemExit) as exit:
+            cli.main([command, "--model", "spec_lenet5", "--learning-rate", "0"])
+        assert exit.value.code == 2
+        messages.append(_error_message(capsys))
+    assert messages[0] == messages[1]
+    assert messages[0].startswith(
+        "argument --learning-rate: Invalid value for argument `learning_rate`. "
+        "Expected a finite number > 0. Received: learning_rate=0"
+    )
+
+
+def test_train_takes_the_optimizers_default_learning_rate(capsys):
+    from keras_specnet import training
+
+    parser = cli.build_parser("train")
+    for optimizer in training.OPTIMIZERS:
+        args = parser.parse_args(["train", "--model", "lenet5", "--optimizer", optimizer])
+        assert args.learning_rate is None  # compile_classifier's default
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["train", "--help"])
+    assert exit.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    for name, rate in training.DEFAULT_LEARNING_RATES.items():
+        assert f"{rate:g} for {name}" in help_text
+
+
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_a_builder_error_is_one_line(command, idx_dir, tmp_path, capsys):
+    argv = [command, "--model", "spec_vgg16", "--model-arg", "width=-1",
+            "--data-dir", str(idx_dir), "--verbose", "0"]
+    if command == "tune":
+        argv += ["--directory", str(tmp_path / "search")]
+    with pytest.raises(SystemExit) as exit:
+        cli.main(argv)
+    assert exit.value.code == (
+        f"specnet {command}: Invalid value for argument `width`. Expected a "
+        "finite number > 0. Received: width=-1"
+    )
+    assert not (tmp_path / "search").exists()  # refused before the search
+
+
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_an_unknown_model_arg_is_one_line(command, idx_dir, tmp_path):
+    argv = [command, "--model", "spec_lenet5", "--model-arg", "depth=3",
+            "--data-dir", str(idx_dir)]
+    if command == "tune":
+        argv += ["--directory", str(tmp_path / "search")]
+    with pytest.raises(SystemExit) as exit:
+        cli.main(argv)
+    message = exit.value.code
+    assert message.startswith(
+        f"specnet {command}: --model spec_lenet5 takes no argument depth; it takes "
+    )
+    assert "\n" not in message and "input_shape" in message
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--model", "lenet5"],
+        ["tune", "--model", "spec_lenet5"],
+        ["bench", "memory"],
+        ["bench", "spectra", "--model", "spec_lenet5"],
+    ],
+    ids=lambda argv: " ".join(argv[:2]),
+)
+def test_missing_data_is_one_clear_message(argv, tmp_path, monkeypatch):
+    from keras_specnet.bench import runner
+
+    def no_child(*args, **kwargs):
+        raise AssertionError("a benchmark child started without its data")
+
+    monkeypatch.setattr(runner, "isolated", no_child)
+    missing = tmp_path / "missing"
+    command = " ".join(argv[:2]) if argv[0] == "bench" else argv[0]
+    argv = [*argv, "--data-dir", str(missing)]
+    if argv[0] == "tune":
+        argv += ["--directory", str(tmp_path / "search")]
+    with pytest.raises(SystemExit) as exit:
+        cli.main(argv)
+    message = exit.value.code
+    assert isinstance(message, str)  # printed on stderr, exit status 1
+    assert message.startswith(f"specnet {command}: Dataset 'fashion_mnist' is not available")
+    assert str(missing) in message
+    assert not (tmp_path / "search").exists()
+
+
+def _clean_env():
+    """The environment without the variables the CLI sets itself."""
+    env = dict(os.environ)
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "TF_CPU_ALLOCATOR_USE_BFC"):
+        env.pop(name, None)
+    return env
+
+
+def test_train_prints_no_tensorflow_start_up_log(idx_dir, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_specnet", "train", "--model", "lenet5",
+         "--epochs", "1", "--limit", "64", "--data-dir", str(idx_dir),
+         "--verbose", "2", "--output", str(tmp_path / "run.json")],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, env=_clean_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert not re.search("absl|cpu_feature_guard|oneDNN", done.stderr), done.stderr
+    lines = done.stdout.splitlines()
+    result = json.loads((tmp_path / "run.json").read_text())
+    from keras_specnet import datasets
+
+    # Where the data comes from, once, before the first epoch.
+    provenance = datasets.provenance_line(result["data"])
+    assert lines.count(provenance) == 1
+    assert lines.index(provenance) < next(
+        i for i, line in enumerate(lines) if "accuracy:" in line
+    )
+    assert result["learning_rate"] == pytest.approx(1e-3)  # Adam's default
+    assert result["data"] == {
+        "dataset": "fashion_mnist", "source": "idx", "path": str(idx_dir),
+        "examples": {"train": 64, "test": 64},
+    }
+
+
+def test_errors_exit_with_status_1_and_no_traceback(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_specnet", "train", "--model", "lenet5",
+         "--data-dir", str(tmp_path / "missing")],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, env=_clean_env(),
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("specnet train: Dataset 'fashion_mnist' is not available")

@@ -4,12 +4,12 @@ import json
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
-from keras_specnet.layers import SpectralConv2D, ToSpatial, ToSpectral
+from keras_specnet.layers import ToSpatial, ToSpectral
 
 
 @pytest.mark.parametrize("cache", ["bitmask", "sparse_tensor", "none"])
@@ -95,6 +95,7 @@ def _held(fused):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # two fresh processes
 def test_fused_pooling_keeps_less_than_a_separate_pooling_layer():
     # Batch 64: the maps (4 MiB) are well above the allocator's blind spot.
     fused, separate = _held(True), _held(False)

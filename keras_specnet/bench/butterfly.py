@@ -14,10 +14,7 @@ same run.
     specnet bench butterfly --sizes 64 128 256 512 1024 --bases 2 4 8 16 32 64
 """
 
-import argparse
-import json
-import os
-
+from keras_specnet import _io
 from keras_specnet.bench import runner
 
 MODULE = "keras_specnet.bench.butterfly"
@@ -44,7 +41,6 @@ def add_arguments(parser):
 
 def measure(config):
     """One configuration, in this process: a dict of figures."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import numpy as np
     import tensorflow as tf
@@ -148,7 +144,7 @@ def table(results):
                 f"{r['held_bytes'] / base['held_bytes']:.2f}x" if base["held_bytes"] else "-",
             )
         )
-    return runner.format_table(header, rows)
+    return _io.format_table(header, rows)
 
 
 def best_bases(results):
@@ -180,17 +176,8 @@ def main(args):
     )
     print(table(results))
     print()
-    print("fastest bases per n (2 stages or more):", ", ".join(f"{n}: {b}" for n, b in best_bases(results).items()))
+    fastest = ", ".join(f"{n}: {b}" for n, b in best_bases(results).items())
+    print(f"fastest bases per n (2 stages or more): {fastest}")
     if args.output:
-        folder = os.path.dirname(os.path.abspath(args.output))
-        os.makedirs(folder, exist_ok=True)
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=2)
-        print(f"wrote {args.output}")
+        print(f"wrote {_io.write_json(args.output, results)}")
     return results
-
-
-if __name__ == "__main__":  # pragma: no cover
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    main(parser.parse_args())

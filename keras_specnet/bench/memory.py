@@ -25,12 +25,12 @@ CIFAR-10 with `--dataset cifar10` where it can be downloaded.
 """
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
 import time
 
+from keras_specnet import _io
 from keras_specnet.bench import runner
 
 FAMILIES = {
@@ -146,7 +146,8 @@ def _images(dataset, split, count, data_dir, seed=None, shuffle=False):
 def _build(config):
     import keras
 
-    from keras_specnet import applications
+    from keras_specnet import training
+    from keras_specnet.applications import registry
 
     keras.utils.set_random_seed(config["seed"])
     if config.get("peer") == "mixed_bfloat16":
@@ -159,17 +160,12 @@ def _build(config):
         kwargs.update(cache=mode, cache_dtype=dtype or "float32")
     if config.get("batch_chunks"):
         kwargs["batch_chunks"] = config["batch_chunks"]
-    model = applications.get(config["model"])(**kwargs)
+    model = registry.build(config["model"], **kwargs)
     if config.get("weights"):
         model.load_weights(config["weights"])
     if config.get("peer") == "recompute_grad":
         model = _recompute_blocks(model)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+    return training.compile_classifier(model, "adam", 1e-3)
 
 
 def _block_ends(model):
@@ -261,7 +257,6 @@ def _measure(config):
 
 def measure(config):
     """Entry point of the child process (see `runner.isolated`)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return _train(config) if config["task"] == "train" else _measure(config)
 
 
@@ -271,7 +266,9 @@ def measure(config):
 
 def _label(entry):
     if entry["beta"] is None:
-        return entry["model"] if entry["peer"] == "baseline" else f"{entry['model']} {entry['peer']}"
+        if entry["peer"] == "baseline":
+            return entry["model"]
+        return f"{entry['model']} {entry['peer']}"
     label = f"{entry['model']} b={entry['beta']:g} {entry['cache']}"
     chunks = entry.get("batch_chunks")
     return label if chunks is None else f"{label} /{chunks}"
@@ -310,7 +307,7 @@ def _table(entries, accuracies):
                 "-" if e["zero_fraction"] is None else f"{e['zero_fraction']:.3f}",
             )
         )
-    return runner.format_table(header, rows)
+    return _io.format_table(header, rows)
 
 
 def _model_args(args, family_args):
@@ -342,8 +339,10 @@ def main(args):
     workdir = args.workdir or tempfile.mkdtemp(prefix="specnet-bench-")
     os.makedirs(workdir, exist_ok=True)
     common = {"dataset": args.dataset, "data_dir": args.data_dir, "seed": args.seed}
-    results = {"arguments": vars(args),
-               "training": {}, "measurements": []}
+    runner.require_data(
+        args.dataset, args.data_dir, ("train", "test") if args.train_steps > 0 else ("train",)
+    )
+    results = {"arguments": runner.arguments(args), "training": {}, "measurements": []}
     accuracies = {}
 
     if args.train_steps > 0:
@@ -397,8 +396,5 @@ def main(args):
                 print()
     results["accuracy"] = accuracies
     if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=2)
-        print(f"Wrote {args.output}")
+        print(f"Wrote {_io.write_json(args.output, results)}")
     return results

@@ -1,4 +1,4 @@
-"""Shared plumbing for the benchmarks: fresh processes, medians, tables."""
+"""Shared plumbing for the benchmarks: fresh processes, medians, arguments."""
 
 import importlib
 import json
@@ -58,22 +58,36 @@ def median_seconds(fn, repeats, warmup=1):
     return statistics.median(times)
 
 
-def format_table(header, rows):
-    """Rows of cells as aligned text: first column left, the others right."""
-    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = []
-    for row in cells:
-        lines.append(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(row, widths))
-            ).rstrip()
-        )
-    return "\n".join(lines)
+def arguments(args):
+    """The parsed arguments of a benchmark as a JSON-ready dict.
+
+    Leaves out what the command line adds to dispatch (`func`) and anything
+    else that is not data.
+    """
+    return {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in vars(args).items()
+        if not callable(value)
+    }
+
+
+def require_data(name, data_dir, splits=("train", "test")):
+    """Check, in this process, that the benchmark's data can be read.
+
+    Raises `keras_specnet.datasets.DatasetNotAvailableError` (which says
+    where the package looked and how to get the data) before any child is
+    started, instead of a child failing with it.
+    """
+    from keras_specnet import datasets
+
+    for split in splits:
+        datasets.source(name, data_dir=data_dir, split=split)
 
 
 def _child(module, config):
+    # Before TensorFlow starts: its C++ start-up notices would fill the
+    # stderr tail that a failure reports.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     result = importlib.import_module(module).measure(json.loads(config))
     print(_MARK + json.dumps(result), flush=True)
 
