@@ -9,8 +9,8 @@ code, not memory that a library allocates outside TensorFlow.
 On the CPU, TensorFlow's default allocator (TensorFlow 2.21) leaves tensors
 smaller than about 256 KiB out of these statistics. Set the environment
 variable `TF_CPU_ALLOCATOR_USE_BFC=true` before TensorFlow starts (before
-`import keras_specnet`) to count every tensor; `make demo`, `specnet bench`
-and the test suite do. `allocator_counts_small_tensors()` tells which
+`import tensorflow`) to count every tensor; the `specnet` command and the
+test suite do. `allocator_counts_small_tensors()` tells which
 allocator is in use.
 
 The BFC allocator (TensorFlow's GPU allocator, and the CPU one with that

@@ -1,4 +1,10 @@
-"""Spectral layers: convolution, activation and domain changes of SpecNet."""
+"""Spectral layers of SpecNet and the Butterfly Transform's channel fusion.
+
+Importing this package registers every layer (and the butterfly
+initializers) with Keras's serialization under the package
+`keras_specnet`: `import keras_specnet.layers` before
+`keras.saving.load_model` of a model that uses them.
+"""
 
 from keras_specnet.layers.butterfly_fusion import ButterflyFusion
 from keras_specnet.layers.spectral_batch_normalization import SpectralBatchNormalization
