@@ -7,8 +7,7 @@ import numbers
 def invalid(name, expected, value):
     """A `ValueError` naming the argument, what was expected and what came."""
     return ValueError(
-        f"Invalid value for argument `{name}`. Expected {expected}. "
-        f"Received: {name}={value!r}"
+        f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}"
     )
 
 
@@ -26,12 +25,9 @@ def int_pair(name, value, minimum=1):
     except TypeError:
         pair = ()
     if len(pair) != 2 or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum
-        for v in pair
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum for v in pair
     ):
-        raise invalid(
-            name, f"an integer >= {minimum} or a tuple of 2 such integers", value
-        )
+        raise invalid(name, f"an integer >= {minimum} or a tuple of 2 such integers", value)
     return int(pair[0]), int(pair[1])
 
 
@@ -88,13 +84,16 @@ def number_pair(name, value, minimum=0.0):
         low, high = value
     except (TypeError, ValueError):
         low = high = None
-    if not all(
-        isinstance(v, numbers.Real)
-        and not isinstance(v, bool)
-        and math.isfinite(v)
-        and v >= minimum
-        for v in (low, high)
-    ) or not low < high:
+    if (
+        not all(
+            isinstance(v, numbers.Real)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and v >= minimum
+            for v in (low, high)
+        )
+        or not low < high
+    ):
         raise invalid(
             name,
             f"a pair (low, high) of finite numbers with {minimum:g} <= low < high",
@@ -112,12 +111,9 @@ def input_shape(value, name="input_shape"):
     except TypeError:
         shape = ()
     if len(shape) != 3 or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
-        for v in shape
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in shape
     ):
-        raise invalid(
-            name, "None or a tuple (height, width, channels) of positive integers", value
-        )
+        raise invalid(name, "None or a tuple (height, width, channels) of positive integers", value)
     return tuple(int(v) for v in shape)
 
 

@@ -154,9 +154,7 @@ def recompute_from_compressed(fn, inputs, params, cache, cache_dtype="float32", 
                     recomputed, [again, *weights], output_gradients=upstream
                 )
                 grads_x.append(grad_x)
-                grads_w = grad_w if grads_w is None else [
-                    a + b for a, b in zip(grads_w, grad_w)
-                ]
+                grads_w = grad_w if grads_w is None else [a + b for a, b in zip(grads_w, grad_w)]
                 done = [grad_x, *grads_w]
             grad_x = tf.concat(grads_x, axis=0) if chunks > 1 else grads_x[0]
             return [grad_x, *grads_w]

@@ -55,9 +55,7 @@ def allocator_counts_small_tensors(device=None):
 def _current_bytes(device):
     """An op reading the allocator's current bytes when it runs."""
     return tf.py_function(
-        lambda: tf.constant(
-            tf.config.experimental.get_memory_info(device)["current"], tf.int64
-        ),
+        lambda: tf.constant(tf.config.experimental.get_memory_info(device)["current"], tf.int64),
         [],
         tf.int64,
     )
@@ -236,7 +234,4 @@ def zero_fractions(model, x):
     outputs = probe(x, training=True)
     if len(layers) == 1:
         outputs = [outputs]
-    return {
-        layer.name: float(spectral.zero_fraction(out))
-        for layer, out in zip(layers, outputs)
-    }
+    return {layer.name: float(spectral.zero_fraction(out)) for layer, out in zip(layers, outputs)}

@@ -44,8 +44,10 @@ def _spectral_conv(layer):
         p, q = int(source.shape[1]), int(source.shape[2])
     else:
         size = spectral.padded_size(
-            int(source.shape[1]), int(source.shape[2]),
-            layer.kernel_size[0] - 1, layer.kernel_size[1] - 1,
+            int(source.shape[1]),
+            int(source.shape[2]),
+            layer.kernel_size[0] - 1,
+            layer.kernel_size[1] - 1,
         )
         p, q = size[0], size[1] // 2 + 1
     return 4 * p * q * int(source.shape[-1]) * layer.filters
@@ -112,8 +114,7 @@ def count_flops(model, per_layer=False):
     """
     if not isinstance(model, keras.Model):
         raise ValueError(
-            "Invalid value for argument `model`. Expected a keras.Model. "
-            f"Received: model={model!r}"
+            f"Invalid value for argument `model`. Expected a keras.Model. Received: model={model!r}"
         )
     counts = {}
     for layer in model.layers:

@@ -108,8 +108,6 @@ def run_layer_test(layer, data, tmp_path):
 
     weights = tmp_path / "model.weights.h5"
     model.save_weights(weights)
-    fresh = keras.Model(
-        inputs, type(layer).from_config(layer.get_config())(inputs)
-    )
+    fresh = keras.Model(inputs, type(layer).from_config(layer.get_config())(inputs))
     fresh.load_weights(weights)
     np.testing.assert_array_equal(_outputs(fresh, data), _outputs(model, data))

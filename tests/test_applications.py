@@ -62,7 +62,9 @@ def test_feature_extractor(name, pooling):
     assert out.shape[-1] == model.layers[-1].output.shape[-1]
 
 
-@pytest.mark.parametrize("name", ["alexnet", "spec_alexnet", "vgg16", "spec_vgg16", "densenet", "spec_densenet"])
+@pytest.mark.parametrize(
+    "name", ["alexnet", "spec_alexnet", "vgg16", "spec_vgg16", "densenet", "spec_densenet"]
+)
 def test_imagenet_sized_input_builds(name):
     model = _build(name, input_shape=(224, 224, 3), classes=1000)
     assert model.output_shape == (None, 1000)
@@ -140,8 +142,14 @@ def test_deterministic_layer_names():
     assert names[1:5] == ["block1_conv1", "block1_conv2", "block1_ifft", "block2_conv1"]
     lenet = [layer.name for layer in SpecLeNet5().layers]
     assert lenet[1:] == [
-        "block1_conv1", "block1_ifft", "block2_conv1", "block2_ifft",
-        "flatten", "fc1", "fc2", "predictions",
+        "block1_conv1",
+        "block1_ifft",
+        "block2_conv1",
+        "block2_ifft",
+        "flatten",
+        "fc1",
+        "fc2",
+        "predictions",
     ]
     assert isinstance(SpecLeNet5().get_layer("block1_conv1"), SpectralConv2D)
 
@@ -156,17 +164,49 @@ def test_input_tensor():
 @pytest.mark.parametrize(
     "builder,kwargs,message",
     [
-        (SpecLeNet5, {"classes": 0}, r"`classes`. Expected a positive integer. Received: classes=0"),
-        (SpecLeNet5, {"pooling": "sum"}, r"`pooling`. Expected one of \[None, 'avg', 'max'\]. Received: pooling='sum'"),
-        (SpecLeNet5, {"input_shape": (2, 2, 1)}, r"`input_shape`. Expected .* >= 4.* Received: input_shape=\(2, 2, 1\)"),
+        (
+            SpecLeNet5,
+            {"classes": 0},
+            r"`classes`. Expected a positive integer. Received: classes=0",
+        ),
+        (
+            SpecLeNet5,
+            {"pooling": "sum"},
+            r"`pooling`. Expected one of \[None, 'avg', 'max'\]. Received: pooling='sum'",
+        ),
+        (
+            SpecLeNet5,
+            {"input_shape": (2, 2, 1)},
+            r"`input_shape`. Expected .* >= 4.* Received: input_shape=\(2, 2, 1\)",
+        ),
         (SpecVGG16, {"input_shape": (28, 28)}, r"`input_shape`.*Received: input_shape=\(28, 28\)"),
         (SpecLeNet5, {"beta": -0.5}, r"`beta`. Expected a finite number >= 0. Received: beta=-0.5"),
         (SpecVGG16, {"width": 0}, r"`width`. Expected a finite number > 0. Received: width=0"),
-        (AlexNet, {"fc_units": 0}, r"`fc_units`. Expected a positive integer. Received: fc_units=0"),
-        (SpecDenseNet, {"num_layers": 0}, r"`num_layers`. Expected a positive integer. Received: num_layers=0"),
-        (SpecVGG16, {"fft_padding": "wide"}, r"`fft_padding`. Expected None, 'linear' or an integer >= 0. Received: fft_padding='wide'"),
-        (SpecVGG16, {"cache": "dense"}, r"`cache`. Expected one of \['bitmask', 'none', 'sparse_tensor'\]. Received: cache='dense'"),
-        (SpecDenseNet, {"cache_dtype": "float16"}, r"`cache_dtype`. Expected one of \['bfloat16', 'float32'\]. Received: cache_dtype='float16'"),
+        (
+            AlexNet,
+            {"fc_units": 0},
+            r"`fc_units`. Expected a positive integer. Received: fc_units=0",
+        ),
+        (
+            SpecDenseNet,
+            {"num_layers": 0},
+            r"`num_layers`. Expected a positive integer. Received: num_layers=0",
+        ),
+        (
+            SpecVGG16,
+            {"fft_padding": "wide"},
+            r"`fft_padding`. Expected None, 'linear' or an integer >= 0. Received: fft_padding='wide'",
+        ),
+        (
+            SpecVGG16,
+            {"cache": "dense"},
+            r"`cache`. Expected one of \['bitmask', 'none', 'sparse_tensor'\]. Received: cache='dense'",
+        ),
+        (
+            SpecDenseNet,
+            {"cache_dtype": "float16"},
+            r"`cache_dtype`. Expected one of \['bfloat16', 'float32'\]. Received: cache_dtype='float16'",
+        ),
     ],
 )
 def test_errors(builder, kwargs, message):
@@ -181,11 +221,9 @@ def test_cache_reaches_every_spectral_convolution(name):
     assert convs
     assert {(c.cache, c.cache_dtype) for c in convs} == {("sparse_tensor", "bfloat16")}
     default = _build(name)
-    assert {
-        (c.cache, c.cache_dtype)
-        for c in default.layers
-        if isinstance(c, SpectralConv2D)
-    } == {("bitmask", "float32")}
+    assert {(c.cache, c.cache_dtype) for c in default.layers if isinstance(c, SpectralConv2D)} == {
+        ("bitmask", "float32")
+    }
 
 
 def test_registry():
@@ -197,7 +235,10 @@ def test_registry():
     }
     assert applications.registry.spec("spec_vgg16").default_beta == SPEC_VGG16_BETA
     assert applications.registry.spec("vgg16").default_beta is None
-    with pytest.raises(ValueError, match=r"`model`. Expected one of \[.*'spec_densenet'.*\]. Received: model='resnet'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`model`. Expected one of \[.*'spec_densenet'.*\]. Received: model='resnet'",
+    ):
         applications.get("resnet")
 
 
@@ -228,10 +269,13 @@ def test_short_fit_lowers_the_loss():
     assert accuracy > 0.5
 
 
-@pytest.mark.parametrize("builder,kwargs", [
-    (SpecVGG16, {"width": 0.125, "fc_units": 16}),
-    (SpecDenseNet, {"width": 0.125, "num_layers": 2}),
-])
+@pytest.mark.parametrize(
+    "builder,kwargs",
+    [
+        (SpecVGG16, {"width": 0.125, "fc_units": 16}),
+        (SpecDenseNet, {"width": 0.125, "num_layers": 2}),
+    ],
+)
 def test_spectral_batch_norm_option(builder, kwargs, tmp_path):
     plain = builder(**kwargs)
     normed = builder(batch_norm=True, **kwargs)

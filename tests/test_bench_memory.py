@@ -64,9 +64,7 @@ def test_configs_measure_each_cache_and_the_chunk_comparison():
     labels = [bench_memory._label(dict(c)) for c in configs]
     assert all("batch_norm" not in c["model_args"] for c in configs)
     args = parser.parse_args(["--batch-norm"])
-    assert all(
-        c["model_args"]["batch_norm"] for c in bench_memory._configs(args, "vgg16", False)
-    )
+    assert all(c["model_args"]["batch_norm"] for c in bench_memory._configs(args, "vgg16", False))
     assert labels == [
         "vgg16",
         "vgg16 mixed_bfloat16",

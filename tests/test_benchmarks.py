@@ -37,9 +37,7 @@ def _in_process(monkeypatch, calls):
 
 
 def test_every_benchmark_runs_through_the_shared_runner():
-    assert set(bench.BENCHMARKS) == {
-        "memory", "butterfly", "held-bytes", "spectra", "trace-time"
-    }
+    assert set(bench.BENCHMARKS) == {"memory", "butterfly", "held-bytes", "spectra", "trace-time"}
     for name, module_name in bench.BENCHMARKS.items():
         module = importlib.import_module(module_name)
         assert callable(module.add_arguments) and callable(module.main), name
@@ -54,7 +52,10 @@ def test_every_benchmark_runs_through_the_shared_runner():
 def test_arguments_leave_out_the_dispatch():
     args = cli.build_parser("bench").parse_args(["bench", "held-bytes", "--beta", "0.5"])
     assert runner.arguments(args) == {
-        "command": "bench", "benchmark": "held-bytes", "beta": 0.5, "output": None
+        "command": "bench",
+        "benchmark": "held-bytes",
+        "beta": 0.5,
+        "output": None,
     }
 
 
@@ -64,8 +65,23 @@ def test_trace_time_runs_each_configuration_and_writes_medians(tmp_path, capsys,
     _in_process(monkeypatch, calls)
     out = tmp_path / "trace.json"
     # Repeated values are measured once; ratios are to batch_chunks=1.
-    args = _args(trace_time, ["--chunks", "2", "1", "2", "--repeats", "1", "--width",
-                              "0.0625", "--steps", "1", "--output", str(out)])
+    args = _args(
+        trace_time,
+        [
+            "--chunks",
+            "2",
+            "1",
+            "2",
+            "--repeats",
+            "1",
+            "--width",
+            "0.0625",
+            "--steps",
+            "1",
+            "--output",
+            str(out),
+        ],
+    )
     trace_time.main(args)
     assert [(m, c["chunks"]) for m, c in calls] == [
         ("keras_specnet.bench.trace_time", c) for c in (0, 1, 2)
@@ -87,8 +103,13 @@ def test_trace_time_refuses_negative_chunks(capsys):
 
 
 def test_held_bytes_table_and_json(tmp_path, capsys, monkeypatch):
-    figures = {"conv2d": 4 * 2**20, "none": 8 * 2**20, "sparse_tensor": 2**20,
-               "bitmask": 2**19, "bitmask+bfloat16": 2**18}
+    figures = {
+        "conv2d": 4 * 2**20,
+        "none": 8 * 2**20,
+        "sparse_tensor": 2**20,
+        "bitmask": 2**19,
+        "bitmask+bfloat16": 2**18,
+    }
     calls = []
 
     def isolated(module, config, timeout=None):
@@ -114,8 +135,21 @@ def test_spectra_measures_each_layer(idx_dir, tmp_path, capsys, monkeypatch):
     calls = []
     _in_process(monkeypatch, calls)
     out = tmp_path / "spectra.json"
-    args = _args(spectra, ["--model", "spec_lenet5", "--beta", "0.5", "--batch-size",
-                           "16", "--data-dir", str(idx_dir), "--output", str(out)])
+    args = _args(
+        spectra,
+        [
+            "--model",
+            "spec_lenet5",
+            "--beta",
+            "0.5",
+            "--batch-size",
+            "16",
+            "--data-dir",
+            str(idx_dir),
+            "--output",
+            str(out),
+        ],
+    )
     spectra.main(args)
     assert len(calls) == 1
     layers = json.loads(out.read_text())["layers"]
@@ -128,8 +162,9 @@ def test_spectra_measures_each_layer(idx_dir, tmp_path, capsys, monkeypatch):
 
 def test_spectra_refuses_beta_of_a_spatial_model(idx_dir):
     with pytest.raises(SystemExit) as exit:
-        cli.main(["bench", "spectra", "--model", "lenet5", "--beta", "0.5",
-                  "--data-dir", str(idx_dir)])
+        cli.main(
+            ["bench", "spectra", "--model", "lenet5", "--beta", "0.5", "--data-dir", str(idx_dir)]
+        )
     assert exit.value.code == (
         "specnet bench spectra: --beta applies to spectral models only; "
         "--model lenet5 has no threshold."
@@ -138,8 +173,18 @@ def test_spectra_refuses_beta_of_a_spatial_model(idx_dir):
 
 @pytest.mark.slow
 def test_spectra_in_a_fresh_process(idx_dir, capsys):
-    result = cli.main(["bench", "spectra", "--model", "spec_lenet5", "--batch-size",
-                       "16", "--data-dir", str(idx_dir)])
+    result = cli.main(
+        [
+            "bench",
+            "spectra",
+            "--model",
+            "spec_lenet5",
+            "--batch-size",
+            "16",
+            "--data-dir",
+            str(idx_dir),
+        ]
+    )
     assert result == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("layer") and len(printed) > 3

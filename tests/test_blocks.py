@@ -18,9 +18,7 @@ def _assert_linear(model, shape):
     rng = np.random.default_rng(0)
     x, y = (rng.standard_normal((2, *shape)).astype("float32") for _ in range(2))
     a, b = 0.7, -1.3
-    np.testing.assert_allclose(
-        model(a * x + b * y), a * model(x) + b * model(y), atol=1e-4
-    )
+    np.testing.assert_allclose(model(a * x + b * y), a * model(x) + b * model(y), atol=1e-4)
 
 
 def _copy_weights(source, target):

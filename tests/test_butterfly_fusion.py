@@ -42,9 +42,7 @@ def reference(layer, x):
     h = tf.pad(rows, [[0, 0], [0, size - in_width]])
     for w in layer.stages:
         groups, radix = w.shape[0], w.shape[1]
-        g, i, o = np.meshgrid(
-            np.arange(groups), np.arange(radix), np.arange(radix), indexing="ij"
-        )
+        g, i, o = np.meshgrid(np.arange(groups), np.arange(radix), np.arange(radix), indexing="ij")
         index = np.stack([g * radix + i, o * groups + g], axis=-1).reshape(-1, 2)
         matrix = tf.scatter_nd(index, tf.reshape(w, [-1]), [size, size])
         h = tf.matmul(h, matrix)
@@ -82,9 +80,7 @@ def test_random_initialisation_connects_every_input_to_every_output(
 @pytest.mark.parametrize("in_width,filters,base", WIDTHS)
 @pytest.mark.parametrize("residual", [True, False])
 def test_identity_initializer_gives_the_identity(in_width, filters, base, residual):
-    layer = ButterflyFusion(
-        filters, base=base, residual=residual, kernel_initializer="identity"
-    )
+    layer = ButterflyFusion(filters, base=base, residual=residual, kernel_initializer="identity")
     np.testing.assert_array_equal(
         dense_matrix(layer, in_width), np.eye(in_width, filters, dtype="float32")
     )
@@ -113,8 +109,13 @@ def test_parameter_count_is_n_base_log_base_n_for_powers_of_base(n, base, stages
 
 @pytest.mark.parametrize(
     "in_width,filters,base,size,radices",
-    [(96, 96, 16, 96, (12, 8)), (96, 96, 4, 96, (4, 4, 3, 2)), (97, 97, 16, 99, (11, 9)),
-     (32, 64, 4, 64, (4, 4, 4)), (48, 24, 2, 64, (2,) * 6)],
+    [
+        (96, 96, 16, 96, (12, 8)),
+        (96, 96, 4, 96, (4, 4, 3, 2)),
+        (97, 97, 16, 99, (11, 9)),
+        (32, 64, 4, 64, (4, 4, 4)),
+        (48, 24, 2, 64, (2,) * 6),
+    ],
 )
 def test_other_widths_use_mixed_radices_and_pad_only_when_needed(
     in_width, filters, base, size, radices
@@ -135,18 +136,12 @@ def test_radices_minimise_multiply_adds_among_exact_factorisations():
 
 @pytest.mark.parametrize("in_width,filters,base", WIDTHS)
 @pytest.mark.parametrize("recompute", [True, False])
-def test_output_and_gradients_match_the_dense_reference(
-    in_width, filters, base, recompute
-):
+def test_output_and_gradients_match_the_dense_reference(in_width, filters, base, recompute):
     layer = ButterflyFusion(
         filters, base=base, recompute=recompute, bias_initializer="random_normal"
     )
-    x = tf.constant(
-        np.random.default_rng(1).standard_normal((2, 3, 4, in_width)), tf.float32
-    )
-    upstream = tf.constant(
-        np.random.default_rng(2).standard_normal((2, 3, 4, filters)), tf.float32
-    )
+    x = tf.constant(np.random.default_rng(1).standard_normal((2, 3, 4, in_width)), tf.float32)
+    upstream = tf.constant(np.random.default_rng(2).standard_normal((2, 3, 4, filters)), tf.float32)
     layer.build(x.shape)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
@@ -208,8 +203,14 @@ def test_trains_in_a_compiled_model():
 
 def test_get_config_round_trip():
     layer = ButterflyFusion(
-        12, base=3, use_bias=False, residual=False, recompute=False,
-        kernel_initializer="identity", kernel_regularizer="l2", name="bft",
+        12,
+        base=3,
+        use_bias=False,
+        residual=False,
+        recompute=False,
+        kernel_initializer="identity",
+        kernel_regularizer="l2",
+        name="bft",
     )
     clone = ButterflyFusion.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
@@ -259,10 +260,22 @@ def test_weight_names_allow_excluding_them_from_weight_decay():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"filters": 0}, "Invalid value for argument `filters`. Expected a positive integer. Received: filters=0"),
-        ({"filters": 8, "base": 1}, "Invalid value for argument `base`. Expected an integer >= 2. Received: base=1"),
-        ({"filters": 8, "base": 2.5}, "Invalid value for argument `base`. Expected an integer >= 2. Received: base=2.5"),
-        ({"filters": 8, "kernel_initializer": "nonsense"}, "Invalid value for argument `kernel_initializer`. Expected one of ['butterfly_he', 'identity', 'hadamard'] or a Keras initializer. Received: kernel_initializer='nonsense'"),
+        (
+            {"filters": 0},
+            "Invalid value for argument `filters`. Expected a positive integer. Received: filters=0",
+        ),
+        (
+            {"filters": 8, "base": 1},
+            "Invalid value for argument `base`. Expected an integer >= 2. Received: base=1",
+        ),
+        (
+            {"filters": 8, "base": 2.5},
+            "Invalid value for argument `base`. Expected an integer >= 2. Received: base=2.5",
+        ),
+        (
+            {"filters": 8, "kernel_initializer": "nonsense"},
+            "Invalid value for argument `kernel_initializer`. Expected one of ['butterfly_he', 'identity', 'hadamard'] or a Keras initializer. Received: kernel_initializer='nonsense'",
+        ),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):
@@ -277,9 +290,7 @@ def test_bad_arguments_are_named(kwargs, message):
 def test_hadamard_needs_a_square_power_of_two_layer_without_residual(
     filters, in_width, base, residual
 ):
-    layer = ButterflyFusion(
-        filters, base=base, residual=residual, kernel_initializer="hadamard"
-    )
+    layer = ButterflyFusion(filters, base=base, residual=residual, kernel_initializer="hadamard")
     with pytest.raises(
         ValueError,
         match=r"Invalid value for argument `kernel_initializer`. Expected 'hadamard' "
@@ -289,9 +300,14 @@ def test_hadamard_needs_a_square_power_of_two_layer_without_residual(
 
 
 def test_bad_inputs_are_described():
-    with pytest.raises(ValueError, match=r"Expected a tensor of rank >= 2 .* Received: input shape=\(8,\)"):
+    with pytest.raises(
+        ValueError, match=r"Expected a tensor of rank >= 2 .* Received: input shape=\(8,\)"
+    ):
         ButterflyFusion(4)(np.ones((8,), "float32"))
     layer = ButterflyFusion(4)
     layer(np.ones((2, 8), "float32"))
-    with pytest.raises(ValueError, match=r"Expected 8 input channels, as when the layer was built. Received: input shape=\(2, 6\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Expected 8 input channels, as when the layer was built. Received: input shape=\(2, 6\)",
+    ):
         layer(np.ones((2, 6), "float32"))

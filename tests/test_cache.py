@@ -56,7 +56,12 @@ def _grads(layer, inputs, weights, compiled):
 @pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize(
     "spectral_in,output_domain,beta",
-    [(True, "spectral", 0.3), (True, "spatial", 0.0), (False, "spectral", 0.5), (False, "spatial", 0.2)],
+    [
+        (True, "spectral", 0.3),
+        (True, "spatial", 0.0),
+        (False, "spectral", 0.5),
+        (False, "spatial", 0.2),
+    ],
 )
 def test_gradients_equal_plain_autodiff(mode, compiled, spectral_in, output_domain, beta):
     inputs = (
@@ -64,8 +69,12 @@ def test_gradients_equal_plain_autodiff(mode, compiled, spectral_in, output_doma
         if spectral_in
         else np.random.default_rng(1).standard_normal((2, 9, 8, 3)).astype("float32")
     )
-    kwargs = dict(beta=beta, activation="spectral_tanh", output_domain=output_domain,
-                  bias_initializer="random_normal")
+    kwargs = dict(
+        beta=beta,
+        activation="spectral_tanh",
+        output_domain=output_domain,
+        bias_initializer="random_normal",
+    )
     if spectral_in and output_domain == "spatial":
         kwargs["output_size"] = (9, 8)
     plain = SpectralConv2D(4, 3, cache="none", **kwargs)
@@ -137,9 +146,7 @@ def _block_model(mode, spectral=True, batch_chunks=4):
     """Three 3x3 convolutions on 32x32x64 maps, spectral or spatial."""
     inputs = keras.Input(SHAPE[1:])
     if spectral:
-        kwargs = dict(
-            beta=1.0, activation="spectral_tanh", cache=mode, batch_chunks=batch_chunks
-        )
+        kwargs = dict(beta=1.0, activation="spectral_tanh", cache=mode, batch_chunks=batch_chunks)
         z = SpectralConv2D(WIDTH, 3, **kwargs)(inputs)
         z = SpectralConv2D(WIDTH, 3, **kwargs)(z)
         x = SpectralConv2D(WIDTH, 3, output_domain="spatial", output_size=(32, 32), **kwargs)(z)
@@ -192,18 +199,33 @@ def test_fit_with_each_cache():
         keras.utils.set_random_seed(7)
         inputs = keras.Input((12, 12, 2))
         h = SpectralConv2D(4, 3, beta=0.1, activation="spectral_tanh", cache=mode)(inputs)
-        h = SpectralConv2D(4, 3, beta=0.1, activation="spectral_tanh", cache=mode,
-                           output_domain="spatial", output_size=(12, 12))(h)
+        h = SpectralConv2D(
+            4,
+            3,
+            beta=0.1,
+            activation="spectral_tanh",
+            cache=mode,
+            output_domain="spatial",
+            output_size=(12, 12),
+        )(h)
         outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(h))
         model = keras.Model(inputs, outputs)
         model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
-        losses[mode] = model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history["loss"]
+        losses[mode] = model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history[
+            "loss"
+        ]
     np.testing.assert_allclose(losses["bitmask"], losses["none"], rtol=1e-4)
     np.testing.assert_allclose(losses["sparse_tensor"], losses["none"], rtol=1e-4)
 
 
 def test_cache_argument_errors():
-    with pytest.raises(ValueError, match=r"`cache`. Expected one of \['bitmask', 'none', 'sparse_tensor'\]. Received: cache='zip'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`cache`. Expected one of \['bitmask', 'none', 'sparse_tensor'\]. Received: cache='zip'",
+    ):
         SpectralConv2D(4, 3, cache="zip")
-    with pytest.raises(ValueError, match=r"`cache_dtype`. Expected one of \['bfloat16', 'float32'\]. Received: cache_dtype='float16'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`cache_dtype`. Expected one of \['bfloat16', 'float32'\]. Received: cache_dtype='float16'",
+    ):
         SpectralConv2D(4, 3, cache_dtype="float16")

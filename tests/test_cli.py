@@ -30,9 +30,21 @@ def idx_dir(tmp_path):
 def test_train_writes_figures(model, idx_dir, tmp_path, capsys):
     out = tmp_path / "run.json"
     args = [
-        "train", "--model", model, "--dataset", "fashion_mnist",
-        "--epochs", "2", "--batch-size", "32", "--data-dir", str(idx_dir),
-        "--verbose", "0", "--output", str(out),
+        "train",
+        "--model",
+        model,
+        "--dataset",
+        "fashion_mnist",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--data-dir",
+        str(idx_dir),
+        "--verbose",
+        "0",
+        "--output",
+        str(out),
     ]
     if model == "spec_lenet5":
         args += ["--beta", "0.2"]
@@ -68,12 +80,21 @@ def test_report_prints_runs_side_by_side(tmp_path, capsys):
     runs = []
     for model, acc, step in [("lenet5", 0.9, 4 * 2**20), ("spec_lenet5", 0.885, 2**20)]:
         path = tmp_path / f"{model}.json"
-        path.write_text(json.dumps({
-            "model": model, "dataset": "fashion_mnist", "epochs": 5,
-            "beta": None if model == "lenet5" else 0.1, "test_accuracy": acc,
-            "params": 107786, "step_peak_bytes": step + 2**20, "step_bytes": step,
-            "train_seconds": 10.0,
-        }))
+        path.write_text(
+            json.dumps(
+                {
+                    "model": model,
+                    "dataset": "fashion_mnist",
+                    "epochs": 5,
+                    "beta": None if model == "lenet5" else 0.1,
+                    "test_accuracy": acc,
+                    "params": 107786,
+                    "step_peak_bytes": step + 2**20,
+                    "step_bytes": step,
+                    "train_seconds": 10.0,
+                }
+            )
+        )
         runs.append(str(path))
     assert cli.main(["report", *runs]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -85,14 +106,28 @@ def test_report_prints_runs_side_by_side(tmp_path, capsys):
 
 def test_beta_on_a_spatial_model_is_refused(idx_dir):
     with pytest.raises(SystemExit, match="--beta applies to spectral models only"):
-        cli.main(["train", "--model", "lenet5", "--beta", "0.5",
-                  "--data-dir", str(idx_dir), "--verbose", "0"])
+        cli.main(
+            [
+                "train",
+                "--model",
+                "lenet5",
+                "--beta",
+                "0.5",
+                "--data-dir",
+                str(idx_dir),
+                "--verbose",
+                "0",
+            ]
+        )
 
 
 def test_module_entry_point_help():
     done = subprocess.run(
         [sys.executable, "-m", "keras_specnet", "train", "--help"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert done.returncode == 0
     assert "--beta" in done.stdout and "--batch-size" in done.stdout
@@ -114,7 +149,10 @@ def test_models_lists_the_registry_with_parameter_counts(capsys, monkeypatch):
     assert rows["mobilenet_v1_bft"][1] == "mobilenet_v1"
     assert rows["lenet5"][2] == "-"
     assert rows["lenet5"][3] == f"{applications.LeNet5().count_params():,}"
-    assert rows["spec_lenet5"][4] == f"{applications.SpecLeNet5(input_shape=(32, 32, 3)).count_params():,}"
+    assert (
+        rows["spec_lenet5"][4]
+        == f"{applications.SpecLeNet5(input_shape=(32, 32, 3)).count_params():,}"
+    )
     from keras_specnet.applications import vgg
 
     assert rows["spec_vgg16"][2] == f"{vgg.SPEC_VGG16_BETA:g}"
@@ -126,12 +164,29 @@ def test_models_lists_the_registry_with_parameter_counts(capsys, monkeypatch):
 @pytest.mark.slow
 def test_model_args_reach_the_builder(idx_dir, tmp_path):
     out = tmp_path / "vgg.json"
-    cli.main([
-        "train", "--model", "spec_vgg16", "--model-arg", "width=0.125",
-        "--model-arg", "fc_units=16", "--model-arg", "batch_chunks=1",
-        "--epochs", "1", "--limit", "64",
-        "--data-dir", str(idx_dir), "--verbose", "0", "--output", str(out),
-    ])
+    cli.main(
+        [
+            "train",
+            "--model",
+            "spec_vgg16",
+            "--model-arg",
+            "width=0.125",
+            "--model-arg",
+            "fc_units=16",
+            "--model-arg",
+            "batch_chunks=1",
+            "--epochs",
+            "1",
+            "--limit",
+            "64",
+            "--data-dir",
+            str(idx_dir),
+            "--verbose",
+            "0",
+            "--output",
+            str(out),
+        ]
+    )
     result = json.loads(out.read_text())
     from keras_specnet.applications import SpecVGG16
 
@@ -143,24 +198,65 @@ def test_model_args_reach_the_builder(idx_dir, tmp_path):
 
     assert result["beta"] == vgg.SPEC_VGG16_BETA  # the builder's default
     with pytest.raises(SystemExit, match="takes no argument depth"):
-        cli.main(["train", "--model", "vgg16", "--model-arg", "depth=3",
-                  "--data-dir", str(idx_dir), "--verbose", "0"])
+        cli.main(
+            [
+                "train",
+                "--model",
+                "vgg16",
+                "--model-arg",
+                "depth=3",
+                "--data-dir",
+                str(idx_dir),
+                "--verbose",
+                "0",
+            ]
+        )
 
 
 def _tune(idx_dir, tmp_path, *extra):
     return [
-        "tune", "--model", "spec_lenet5", "--beta-range", "0", "0.5",
-        "--epochs", "1", "--batch-size", "32", "--data-dir", str(idx_dir),
-        "--validation-split", "0.25", "--directory", str(tmp_path / "search"),
-        "--verbose", "0", "--model-arg", "batch_chunks=1", *extra,  # faster traces
+        "tune",
+        "--model",
+        "spec_lenet5",
+        "--beta-range",
+        "0",
+        "0.5",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--data-dir",
+        str(idx_dir),
+        "--validation-split",
+        "0.25",
+        "--directory",
+        str(tmp_path / "search"),
+        "--verbose",
+        "0",
+        "--model-arg",
+        "batch_chunks=1",
+        *extra,  # faster traces
     ]
 
 
 @pytest.mark.slow
 def test_tune_prints_the_trials_and_resumes(idx_dir, tmp_path, capsys):
     out = tmp_path / "tune.json"
-    assert cli.main(_tune(idx_dir, tmp_path, "--max-trials", "2",
-                          "--memory-budget", "1000", "--output", str(out))) == 0
+    assert (
+        cli.main(
+            _tune(
+                idx_dir,
+                tmp_path,
+                "--max-trials",
+                "2",
+                "--memory-budget",
+                "1000",
+                "--output",
+                str(out),
+            )
+        )
+        == 0
+    )
     printed = capsys.readouterr().out.splitlines()
     result = json.loads(out.read_text())
     trials = result["trials"]
@@ -170,8 +266,20 @@ def test_tune_prints_the_trials_and_resumes(idx_dir, tmp_path, capsys):
     assert result["objective"]["memory_budget"] == 1000 * 2**20
     header = next(i for i, line in enumerate(printed) if line.startswith("trial"))
     assert printed[header].split() == [
-        "trial", "status", "beta", "accuracy", "held", "MiB", "step", "MiB", "step",
-        "peak", "MiB", "time", "s", "score",
+        "trial",
+        "status",
+        "beta",
+        "accuracy",
+        "held",
+        "MiB",
+        "step",
+        "MiB",
+        "step",
+        "peak",
+        "MiB",
+        "time",
+        "s",
+        "score",
     ]
     first = printed[header + 1].split()
     assert first[0] == trials[0]["trial_id"]
@@ -182,8 +290,21 @@ def test_tune_prints_the_trials_and_resumes(idx_dir, tmp_path, capsys):
     assert printed[header + 3].startswith(f"best: trial {trials[0]['trial_id']}, beta=")
 
     # Run again with one more trial: the two finished ones are not repeated.
-    assert cli.main(_tune(idx_dir, tmp_path, "--max-trials", "3",
-                          "--memory-budget", "1000", "--output", str(out))) == 0
+    assert (
+        cli.main(
+            _tune(
+                idx_dir,
+                tmp_path,
+                "--max-trials",
+                "3",
+                "--memory-budget",
+                "1000",
+                "--output",
+                str(out),
+            )
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "2 trials already done, not run again" in printed
     again = json.loads(out.read_text())["trials"]
@@ -195,8 +316,11 @@ def test_tune_prints_the_trials_and_resumes(idx_dir, tmp_path, capsys):
 @pytest.mark.slow
 def test_tune_over_budget_trials_show_in_the_table(idx_dir, tmp_path, capsys):
     out = tmp_path / "tune.json"
-    cli.main(_tune(idx_dir, tmp_path, "--max-trials", "1", "--memory-budget",
-                   "0.001", "--output", str(out)))
+    cli.main(
+        _tune(
+            idx_dir, tmp_path, "--max-trials", "1", "--memory-budget", "0.001", "--output", str(out)
+        )
+    )
     (trial,) = json.loads(out.read_text())["trials"]
     assert trial["status"] == "over budget"
     assert trial["score"] == pytest.approx(-trial["memory_step_bytes"] / (0.001 * 2**20))
@@ -206,13 +330,20 @@ def test_tune_over_budget_trials_show_in_the_table(idx_dir, tmp_path, capsys):
 @pytest.mark.parametrize(
     "extra, match",
     [
-        (["--tuner", "hyperband", "--max-trials", "3"],
-         "--max-trials does not apply to --tuner hyperband"),
-        (["--beta-range", "1", "0.5"], r"Invalid value for argument `beta_range`. "
-         r"Expected a pair \(low, high\)"),
+        (
+            ["--tuner", "hyperband", "--max-trials", "3"],
+            "--max-trials does not apply to --tuner hyperband",
+        ),
+        (
+            ["--beta-range", "1", "0.5"],
+            r"Invalid value for argument `beta_range`. "
+            r"Expected a pair \(low, high\)",
+        ),
         (["--model-arg", "beta=0.2"], "argument `model_kwargs`"),
-        (["--beta-range", "0", "0.5", "--beta-sampling", "log"],
-         r"Expected a pair \(low, high\) with 0 < low < high for beta_sampling='log'"),
+        (
+            ["--beta-range", "0", "0.5", "--beta-sampling", "log"],
+            r"Expected a pair \(low, high\) with 0 < low < high for beta_sampling='log'",
+        ),
         (["--memory-weight", "0.5"], "Expected 0 when no memory_budget is given"),
     ],
 )
@@ -263,8 +394,17 @@ def test_train_takes_the_optimizers_default_learning_rate(capsys):
 
 @pytest.mark.parametrize("command", ["train", "tune"])
 def test_a_builder_error_is_one_line(command, idx_dir, tmp_path, capsys):
-    argv = [command, "--model", "spec_vgg16", "--model-arg", "width=-1",
-            "--data-dir", str(idx_dir), "--verbose", "0"]
+    argv = [
+        command,
+        "--model",
+        "spec_vgg16",
+        "--model-arg",
+        "width=-1",
+        "--data-dir",
+        str(idx_dir),
+        "--verbose",
+        "0",
+    ]
     if command == "tune":
         argv += ["--directory", str(tmp_path / "search")]
     with pytest.raises(SystemExit) as exit:
@@ -278,8 +418,7 @@ def test_a_builder_error_is_one_line(command, idx_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("command", ["train", "tune"])
 def test_an_unknown_model_arg_is_one_line(command, idx_dir, tmp_path):
-    argv = [command, "--model", "spec_lenet5", "--model-arg", "depth=3",
-            "--data-dir", str(idx_dir)]
+    argv = [command, "--model", "spec_lenet5", "--model-arg", "depth=3", "--data-dir", str(idx_dir)]
     if command == "tune":
         argv += ["--directory", str(tmp_path / "search")]
     with pytest.raises(SystemExit) as exit:
@@ -332,10 +471,29 @@ def _clean_env():
 
 def test_train_prints_no_tensorflow_start_up_log(idx_dir, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "keras_specnet", "train", "--model", "lenet5",
-         "--epochs", "1", "--limit", "64", "--data-dir", str(idx_dir),
-         "--verbose", "2", "--output", str(tmp_path / "run.json")],
-        capture_output=True, text=True, cwd=ROOT, timeout=300, env=_clean_env(),
+        [
+            sys.executable,
+            "-m",
+            "keras_specnet",
+            "train",
+            "--model",
+            "lenet5",
+            "--epochs",
+            "1",
+            "--limit",
+            "64",
+            "--data-dir",
+            str(idx_dir),
+            "--verbose",
+            "2",
+            "--output",
+            str(tmp_path / "run.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env=_clean_env(),
     )
     assert done.returncode == 0, done.stderr
     assert not re.search("absl|cpu_feature_guard|oneDNN", done.stderr), done.stderr
@@ -346,21 +504,33 @@ def test_train_prints_no_tensorflow_start_up_log(idx_dir, tmp_path):
     # Where the data comes from, once, before the first epoch.
     provenance = datasets.provenance_line(result["data"])
     assert lines.count(provenance) == 1
-    assert lines.index(provenance) < next(
-        i for i, line in enumerate(lines) if "accuracy:" in line
-    )
+    assert lines.index(provenance) < next(i for i, line in enumerate(lines) if "accuracy:" in line)
     assert result["learning_rate"] == pytest.approx(1e-3)  # Adam's default
     assert result["data"] == {
-        "dataset": "fashion_mnist", "source": "idx", "path": str(idx_dir),
+        "dataset": "fashion_mnist",
+        "source": "idx",
+        "path": str(idx_dir),
         "examples": {"train": 64, "test": 64},
     }
 
 
 def test_errors_exit_with_status_1_and_no_traceback(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "keras_specnet", "train", "--model", "lenet5",
-         "--data-dir", str(tmp_path / "missing")],
-        capture_output=True, text=True, cwd=ROOT, timeout=300, env=_clean_env(),
+        [
+            sys.executable,
+            "-m",
+            "keras_specnet",
+            "train",
+            "--model",
+            "lenet5",
+            "--data-dir",
+            str(tmp_path / "missing"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env=_clean_env(),
     )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr

@@ -26,8 +26,13 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r}))
 
 def _run(args, env=None, **kwargs):
     return subprocess.run(
-        args, capture_output=True, text=True, cwd=ROOT, timeout=300,
-        env=env if env is not None else dict(os.environ), **kwargs,
+        args,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env=env if env is not None else dict(os.environ),
+        **kwargs,
     )
 
 
@@ -118,9 +123,7 @@ def test_the_backend_of_keras_json_is_refused(tmp_path):
 
 
 def test_import_under_another_backend_fails():
-    done = _run(
-        [sys.executable, "-c", "import keras_specnet"], env=_env(KERAS_BACKEND="jax")
-    )
+    done = _run([sys.executable, "-c", "import keras_specnet"], env=_env(KERAS_BACKEND="jax"))
     assert done.returncode == 1
     assert "ImportError: keras_specnet needs Keras's TensorFlow backend" in done.stderr
     assert "'jax'" in done.stderr
@@ -135,12 +138,19 @@ def test_missing_tensorflow_is_named():
 
 
 def test_subpackages_load_on_first_use():
-    done = _run([sys.executable, "-c", (
-        "import sys, keras_specnet\n"
-        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
-        "layer = keras_specnet.layers.SpectralConv2D\n"
-        "print(layer.__name__, 'keras_specnet.tuning' in sys.modules)\n"
-    )], env=_env(KERAS_BACKEND=None))
+    done = _run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, keras_specnet\n"
+                "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+                "layer = keras_specnet.layers.SpectralConv2D\n"
+                "print(layer.__name__, 'keras_specnet.tuning' in sys.modules)\n"
+            ),
+        ],
+        env=_env(KERAS_BACKEND=None),
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False", "SpectralConv2D", "False"]
 
@@ -165,14 +175,20 @@ def test_a_saved_model_loads_after_importing_the_layers(tmp_path):
     x = np.random.default_rng(0).random((2, 28, 28, 1)).astype("float32")
     np.save(tmp_path / "x.npy", x)
     expected = model.predict(x, verbose=0)
-    done = _run([sys.executable, "-c", (
-        "import sys, numpy as np, keras\n"
-        "import keras_specnet.layers\n"
-        f"model = keras.saving.load_model({str(path)!r})\n"
-        f"y = model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)\n"
-        f"np.save({str(tmp_path / 'y.npy')!r}, y)\n"
-        "print('keras_specnet.applications' in sys.modules)\n"
-    )])
+    done = _run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, numpy as np, keras\n"
+                "import keras_specnet.layers\n"
+                f"model = keras.saving.load_model({str(path)!r})\n"
+                f"y = model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)\n"
+                f"np.save({str(tmp_path / 'y.npy')!r}, y)\n"
+                "print('keras_specnet.applications' in sys.modules)\n"
+            ),
+        ]
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False"]  # the layers alone registered it
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, atol=1e-5)

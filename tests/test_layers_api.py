@@ -20,9 +20,7 @@ from helpers import run_layer_test
 
 def _complex(shape, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(
-        "complex64"
-    )
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype("complex64")
 
 
 def test_spectral_tanh_matches_numpy():
@@ -44,9 +42,7 @@ def test_spectral_tanh_gradient_matches_equation_9():
         loss = tf.reduce_sum(tf.math.real(out * tf.math.conj(w)))
     grad = tape.gradient(loss, z).numpy()
     zn, wn = z.numpy(), w.numpy()
-    expected = (1 - np.tanh(zn.real) ** 2) * wn.real + 1j * (
-        (1 - np.tanh(zn.imag) ** 2) * wn.imag
-    )
+    expected = (1 - np.tanh(zn.real) ** 2) * wn.real + 1j * ((1 - np.tanh(zn.imag) ** 2) * wn.imag)
     np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -125,15 +121,39 @@ def test_serialisation_round_trips(name, tmp_path):
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"filters": 0, "kernel_size": 3}, r"`filters`. Expected a positive integer. Received: filters=0"),
-        ({"filters": 2.5, "kernel_size": 3}, r"`filters`. Expected a positive integer. Received: filters=2.5"),
-        ({"filters": 4, "kernel_size": 0}, r"`kernel_size`. Expected an integer >= 1 or a tuple of 2 such integers. Received: kernel_size=0"),
+        (
+            {"filters": 0, "kernel_size": 3},
+            r"`filters`. Expected a positive integer. Received: filters=0",
+        ),
+        (
+            {"filters": 2.5, "kernel_size": 3},
+            r"`filters`. Expected a positive integer. Received: filters=2.5",
+        ),
+        (
+            {"filters": 4, "kernel_size": 0},
+            r"`kernel_size`. Expected an integer >= 1 or a tuple of 2 such integers. Received: kernel_size=0",
+        ),
         ({"filters": 4, "kernel_size": (3,)}, r"`kernel_size`.*Received: kernel_size=\(3,\)"),
-        ({"filters": 4, "kernel_size": 3, "beta": -1}, r"`beta`. Expected a finite number >= 0. Received: beta=-1"),
-        ({"filters": 4, "kernel_size": 3, "activation": "relu"}, r"`activation`. Expected one of \[None, 'linear', 'spectral_tanh'\]. Received: activation='relu'"),
-        ({"filters": 4, "kernel_size": 3, "output_domain": "fourier"}, r"`output_domain`. Expected one of \['spatial', 'spectral'\]. Received: output_domain='fourier'"),
-        ({"filters": 4, "kernel_size": 3, "strides": 2}, r"`strides`. Expected \(1, 1\) with output_domain='spectral'.*Received: strides=2"),
-        ({"filters": 4, "kernel_size": 3, "strides": 0, "output_domain": "spatial"}, r"`strides`.*Received: strides=0"),
+        (
+            {"filters": 4, "kernel_size": 3, "beta": -1},
+            r"`beta`. Expected a finite number >= 0. Received: beta=-1",
+        ),
+        (
+            {"filters": 4, "kernel_size": 3, "activation": "relu"},
+            r"`activation`. Expected one of \[None, 'linear', 'spectral_tanh'\]. Received: activation='relu'",
+        ),
+        (
+            {"filters": 4, "kernel_size": 3, "output_domain": "fourier"},
+            r"`output_domain`. Expected one of \['spatial', 'spectral'\]. Received: output_domain='fourier'",
+        ),
+        (
+            {"filters": 4, "kernel_size": 3, "strides": 2},
+            r"`strides`. Expected \(1, 1\) with output_domain='spectral'.*Received: strides=2",
+        ),
+        (
+            {"filters": 4, "kernel_size": 3, "strides": 0, "output_domain": "spatial"},
+            r"`strides`.*Received: strides=0",
+        ),
     ],
 )
 def test_constructor_errors(kwargs, message):
@@ -142,31 +162,51 @@ def test_constructor_errors(kwargs, message):
 
 
 def test_other_constructor_errors():
-    with pytest.raises(ValueError, match=r"`padding`. Expected an integer >= 0.*Received: padding=-1"):
+    with pytest.raises(
+        ValueError, match=r"`padding`. Expected an integer >= 0.*Received: padding=-1"
+    ):
         ToSpectral(-1)
-    with pytest.raises(ValueError, match=r"`size`. Expected an integer >= 1.*Received: size=\(0, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"`size`. Expected an integer >= 1.*Received: size=\(0, 4\)"
+    ):
         ToSpatial((0, 4))
 
 
 def test_input_errors():
-    with pytest.raises(ValueError, match=r"Expected a rank-4 tensor.*Received: input shape=\(None, 28, 28\)"):
+    with pytest.raises(
+        ValueError, match=r"Expected a rank-4 tensor.*Received: input shape=\(None, 28, 28\)"
+    ):
         SpectralConv2D(4, 3)(keras.Input((28, 28)))
-    with pytest.raises(ValueError, match=r"height and width must be known.*\(None, None, None, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"height and width must be known.*\(None, None, None, 1\)"
+    ):
         SpectralConv2D(4, 3)(keras.Input((None, None, 1)))
     with pytest.raises(ValueError, match=r"height and width must be known"):
         ToSpectral()(keras.Input((None, 8, 1)))
     z = keras.Input((6, 4, 2), dtype="complex64")  # P = 6, Q = 6
-    with pytest.raises(ValueError, match=r"kernel \(7, 7\) does not fit the spectral input's FFT size \(P, Q\)=\(6, 6\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"kernel \(7, 7\) does not fit the spectral input's FFT size \(P, Q\)=\(6, 6\)",
+    ):
         SpectralConv2D(4, 7)(z)
-    with pytest.raises(ValueError, match=r"`output_size`. Expected the \(height, width\) to crop to"):
+    with pytest.raises(
+        ValueError, match=r"`output_size`. Expected the \(height, width\) to crop to"
+    ):
         SpectralConv2D(4, 3, output_domain="spatial")(z)
-    with pytest.raises(ValueError, match=r"`size`. Expected at most the input's FFT size \(P, Q\)=\(6, 6\)"):
+    with pytest.raises(
+        ValueError, match=r"`size`. Expected at most the input's FFT size \(P, Q\)=\(6, 6\)"
+    ):
         ToSpatial((7, 6))(z)
-    with pytest.raises(ValueError, match=r"ToSpatial.*Expected a spectral \(complex64\) tensor.*Received: a real tensor"):
+    with pytest.raises(
+        ValueError,
+        match=r"ToSpatial.*Expected a spectral \(complex64\) tensor.*Received: a real tensor",
+    ):
         ToSpatial((4, 4))(keras.Input((4, 4, 1)))
     with pytest.raises(ValueError, match=r"SpectralTanh.*Expected a spectral \(complex64\) tensor"):
         SpectralTanh()(np.zeros((1, 4, 4, 1), "float32"))
-    with pytest.raises(ValueError, match=r"ToSpectral.*Expected a real \(float\) tensor.*Received: a spectral"):
+    with pytest.raises(
+        ValueError, match=r"ToSpectral.*Expected a real \(float\) tensor.*Received: a spectral"
+    ):
         ToSpectral()(z)
     layer = SpectralConv2D(4, 3)
     layer(np.zeros((1, 8, 8, 2), "float32"))
@@ -174,7 +214,9 @@ def test_input_errors():
         layer(np.zeros((1, 8, 8, 3), "float32"))
 
 
-@pytest.mark.parametrize("policy,dtype", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
+@pytest.mark.parametrize(
+    "policy,dtype", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")]
+)
 def test_mixed_precision(policy, dtype):
     x = np.random.default_rng(5).standard_normal((2, 8, 8, 3)).astype("float32")
     reference = SpectralConv2D(4, 3, beta=0.1, activation="spectral_tanh", output_domain="spatial")

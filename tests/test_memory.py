@@ -73,7 +73,9 @@ def test_held_bytes_counts_what_the_backward_pass_keeps():
     inputs = keras.Input((4,))
     with pytest.raises(ValueError, match=r"Expected a compiled model"):
         memory.held_bytes(keras.Model(inputs, keras.layers.Dense(1)(inputs)), x[:1, :4], y[:1])
-    with pytest.raises(ValueError, match=r"Expected `repeats` to be a positive int, received: repeats=0"):
+    with pytest.raises(
+        ValueError, match=r"Expected `repeats` to be a positive int, received: repeats=0"
+    ):
         memory.held_bytes(model, x, y, repeats=0)
 
 

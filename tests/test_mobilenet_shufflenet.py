@@ -61,9 +61,7 @@ def test_butterfly_model_fits_one_batch():
 )
 def test_strides_follow_the_input_size(builder, kwargs, last_size):
     for side, size in last_size.items():
-        model = builder(
-            input_shape=(side, side, 3), include_top=False, classes=1000, **kwargs
-        )
+        model = builder(input_shape=(side, side, 3), include_top=False, classes=1000, **kwargs)
         assert model.output_shape[1:3] == (size, size)
 
 
@@ -77,12 +75,12 @@ def test_strides_follow_the_input_size(builder, kwargs, last_size):
 )
 def test_butterfly_fusion_replaces_every_pointwise_convolution(builder, kwargs, count):
     pointwise = builder(input_shape=(32, 32, 3), **kwargs)
-    butterfly = builder(
-        input_shape=(32, 32, 3), fusion="butterfly", butterfly_base=8, **kwargs
-    )
+    butterfly = builder(input_shape=(32, 32, 3), fusion="butterfly", butterfly_base=8, **kwargs)
     ones = [
-        layer for layer in pointwise.layers
-        if isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (1, 1)
+        layer
+        for layer in pointwise.layers
+        if isinstance(layer, keras.layers.Conv2D)
+        and layer.kernel_size == (1, 1)
         and not isinstance(layer, keras.layers.DepthwiseConv2D)
     ]
     fusions = [f for f in butterfly.layers if isinstance(f, ButterflyFusion)]
@@ -133,9 +131,7 @@ def test_keras_file_round_trip(name, tmp_path):
 
 @pytest.mark.parametrize("pooling", [None, "avg", "max"])
 def test_feature_extractor(pooling):
-    model = MobileNetV1BFT(
-        include_top=False, pooling=pooling, input_shape=(32, 32, 3), alpha=0.125
-    )
+    model = MobileNetV1BFT(include_top=False, pooling=pooling, input_shape=(32, 32, 3), alpha=0.125)
     assert len(model.output_shape) == (4 if pooling is None else 2)
 
 
@@ -159,12 +155,28 @@ def test_registry_and_twins():
 @pytest.mark.parametrize(
     "builder,kwargs,message",
     [
-        (MobileNetV1, {"fusion": "dense"}, r"`fusion`. Expected one of \['butterfly', 'pointwise'\]. Received: fusion='dense'"),
-        (MobileNetV1, {"fusion": "butterfly", "butterfly_base": 1}, r"`butterfly_base`. Expected an integer >= 2. Received: butterfly_base=1"),
+        (
+            MobileNetV1,
+            {"fusion": "dense"},
+            r"`fusion`. Expected one of \['butterfly', 'pointwise'\]. Received: fusion='dense'",
+        ),
+        (
+            MobileNetV1,
+            {"fusion": "butterfly", "butterfly_base": 1},
+            r"`butterfly_base`. Expected an integer >= 2. Received: butterfly_base=1",
+        ),
         (MobileNetV1, {"alpha": 0}, r"`alpha`. Expected a finite number > 0. Received: alpha=0"),
-        (MobileNetV1, {"dropout": 1.5}, r"`dropout`. Expected a number in \[0, 1\). Received: dropout=1.5"),
+        (
+            MobileNetV1,
+            {"dropout": 1.5},
+            r"`dropout`. Expected a number in \[0, 1\). Received: dropout=1.5",
+        ),
         (ShuffleNetV2, {"scale": -1}, r"`scale`. Expected a finite number > 0. Received: scale=-1"),
-        (ShuffleNetV2, {"input_shape": (8, 8, 3)}, r"`input_shape`. Expected .* >= 16.* Received: input_shape=\(8, 8, 3\)"),
+        (
+            ShuffleNetV2,
+            {"input_shape": (8, 8, 3)},
+            r"`input_shape`. Expected .* >= 16.* Received: input_shape=\(8, 8, 3\)",
+        ),
     ],
 )
 def test_errors(builder, kwargs, message):

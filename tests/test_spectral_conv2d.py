@@ -16,9 +16,7 @@ def _pair(h, w, k, strides=1, cin=3, filters=4, **kwargs):
     """A Conv2D and a SpectralConv2D with the same random weights."""
     rng = np.random.default_rng(h * 100 + w * 10 + k)
     conv = keras.layers.Conv2D(filters, k, strides=strides, padding="same")
-    spec = SpectralConv2D(
-        filters, k, strides=strides, output_domain="spatial", **kwargs
-    )
+    spec = SpectralConv2D(filters, k, strides=strides, output_domain="spatial", **kwargs)
     conv.build((None, h, w, cin))
     spec.build((None, h, w, cin))
     conv.bias.assign(rng.standard_normal(filters).astype("float32") * 0.1)
@@ -92,9 +90,7 @@ def test_spectral_output_matches_numpy_fft(size, k):
     got = layer(x).numpy()
     fft_size = spectral.padded_size(h, w, k - 1, k - 1)
     assert fft_size[1] % 2 == 0
-    expected = _numpy_spectrum(
-        x, layer.kernel.numpy(), layer.bias.numpy(), fft_size
-    )
+    expected = _numpy_spectrum(x, layer.kernel.numpy(), layer.bias.numpy(), fft_size)
     assert got.dtype == np.complex64
     assert got.shape == (2, fft_size[0], fft_size[1] // 2 + 1, 3)
     np.testing.assert_allclose(got, expected, atol=1e-4)
@@ -165,7 +161,7 @@ def test_outputs_keep_conjugate_symmetry(beta):
         assert _round_trips(z)
     # The check can fail: a random half spectrum is not that of a real map.
     rng = np.random.default_rng(5)
-    noise = (rng.standard_normal(z2.shape) + 1j * rng.standard_normal(z2.shape))
+    noise = rng.standard_normal(z2.shape) + 1j * rng.standard_normal(z2.shape)
     assert not _round_trips(tf.constant(noise.astype("complex64")))
 
 

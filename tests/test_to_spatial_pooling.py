@@ -38,10 +38,16 @@ def test_equals_max_pooling_of_the_inverse_fft(cache, size, pool_size, pool_stri
 
 
 def test_config_round_trip():
-    layer = ToSpatial((9, 7), pool_size=3, pool_strides=2, cache="sparse_tensor", cache_dtype="bfloat16")
+    layer = ToSpatial(
+        (9, 7), pool_size=3, pool_strides=2, cache="sparse_tensor", cache_dtype="bfloat16"
+    )
     clone = ToSpatial.from_config(layer.get_config())
     assert (clone.size, clone.pool_size, clone.pool_strides, clone.cache, clone.cache_dtype) == (
-        (9, 7), (3, 3), (2, 2), "sparse_tensor", "bfloat16"
+        (9, 7),
+        (3, 3),
+        (2, 2),
+        "sparse_tensor",
+        "bfloat16",
     )
     assert ToSpatial((4, 4)).get_config()["pool_size"] is None
 
@@ -49,8 +55,14 @@ def test_config_round_trip():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"pool_strides": 2}, r"`pool_strides`. Expected None when `pool_size` is None. Received: pool_strides=2"),
-        ({"pool_size": 0}, r"`pool_size`. Expected an integer >= 1 or a tuple of 2 such integers. Received: pool_size=0"),
+        (
+            {"pool_strides": 2},
+            r"`pool_strides`. Expected None when `pool_size` is None. Received: pool_strides=2",
+        ),
+        (
+            {"pool_size": 0},
+            r"`pool_size`. Expected an integer >= 1 or a tuple of 2 such integers. Received: pool_size=0",
+        ),
         ({"pool_size": 2, "cache": "zip"}, r"`cache`. Expected one of .*Received: cache='zip'"),
     ],
 )
@@ -90,7 +102,9 @@ def _held(fused):
     # garbage collector must not enter the measurement.
     done = subprocess.run(
         [sys.executable, "-c", _HELD.replace("{fused}", str(fused))],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 

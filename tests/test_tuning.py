@@ -36,16 +36,24 @@ FAST = {"batch_chunks": 1}
 
 def _lenet(size=28, **kwargs):
     return tuning.SpecNetHyperModel(
-        "spec_lenet5", input_shape=(size, size, 1), beta_range=(0.0, 0.5),
-        model_kwargs=FAST, **kwargs
+        "spec_lenet5",
+        input_shape=(size, size, 1),
+        beta_range=(0.0, 0.5),
+        model_kwargs=FAST,
+        **kwargs,
     )
 
 
 def _search(tuner, data, **kwargs):
     x, y = data
     tuner.search(
-        x, y, validation_data=(x[:32], y[:32]), epochs=1, batch_size=32,
-        verbose=0, **kwargs,
+        x,
+        y,
+        validation_data=(x[:32], y[:32]),
+        epochs=1,
+        batch_size=32,
+        verbose=0,
+        **kwargs,
     )
 
 
@@ -53,9 +61,7 @@ def _search(tuner, data, **kwargs):
 
 
 def test_build_with_default_hyperparameters():
-    hypermodel = tuning.SpecNetHyperModel(
-        "spec_lenet5", input_shape=(28, 28, 1), classes=7
-    )
+    hypermodel = tuning.SpecNetHyperModel("spec_lenet5", input_shape=(28, 28, 1), classes=7)
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     assert hp.values == {"beta": 0.3}  # the low end of the default (0.3, 1.5)
@@ -86,9 +92,7 @@ def test_model_kwargs_reach_the_builder():
         "spec_vgg16", input_shape=(8, 8, 1), model_kwargs={"width": 0.125, "fc_units": 8}
     )
     model = hypermodel.build(keras_tuner.HyperParameters())
-    expected = applications.SpecVGG16(
-        input_shape=(8, 8, 1), width=0.125, fc_units=8, beta=0.3
-    )
+    expected = applications.SpecVGG16(input_shape=(8, 8, 1), width=0.125, fc_units=8, beta=0.3)
     assert model.count_params() == expected.count_params()
     assert set(_betas(model)) == {0.3}
 
@@ -96,26 +100,43 @@ def test_model_kwargs_reach_the_builder():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(model="vgg16"), r"argument `model`. Expected one of \[.*'spec_vgg16'.*"
-         r"Received: model='vgg16'"),
+        (
+            dict(model="vgg16"),
+            r"argument `model`. Expected one of \[.*'spec_vgg16'.*"
+            r"Received: model='vgg16'",
+        ),
         (dict(model="nope"), r"Received: model='nope'"),
-        (dict(beta_range=(1.5, 0.3)), r"argument `beta_range`. Expected a pair "
-         r"\(low, high\) of finite numbers with 0 <= low < high. "
-         r"Received: beta_range=\(1.5, 0.3\)"),
+        (
+            dict(beta_range=(1.5, 0.3)),
+            r"argument `beta_range`. Expected a pair "
+            r"\(low, high\) of finite numbers with 0 <= low < high. "
+            r"Received: beta_range=\(1.5, 0.3\)",
+        ),
         (dict(beta_range=(-1, 1)), r"Received: beta_range=\(-1, 1\)"),
         (dict(beta_range=(0.5, 0.5)), r"Received: beta_range=\(0.5, 0.5\)"),
         (dict(beta_range=0.5), r"Received: beta_range=0.5"),
         (dict(beta_range=(0, float("inf"))), r"Received: beta_range=\(0, inf\)"),
-        (dict(beta_range=(0.0, 1.0), beta_sampling="log"),
-         r"0 < low < high for beta_sampling='log'"),
+        (
+            dict(beta_range=(0.0, 1.0), beta_sampling="log"),
+            r"0 < low < high for beta_sampling='log'",
+        ),
         (dict(beta_sampling="cubic"), r"Received: beta_sampling='cubic'"),
-        (dict(beta_default=2.0), r"argument `beta_default`. Expected a number inside "
-         r"beta_range \(0.3, 1.5\). Received: beta_default=2.0"),
-        (dict(learning_rate_range=(1e-2, 1e-1)), r"argument `learning_rate`. "
-         r"Expected a default inside learning_rate_range"),
+        (
+            dict(beta_default=2.0),
+            r"argument `beta_default`. Expected a number inside "
+            r"beta_range \(0.3, 1.5\). Received: beta_default=2.0",
+        ),
+        (
+            dict(learning_rate_range=(1e-2, 1e-1)),
+            r"argument `learning_rate`. "
+            r"Expected a default inside learning_rate_range",
+        ),
         (dict(learning_rate_range=(0, 1e-1)), r"Received: learning_rate_range=\(0, 0.1\)"),
-        (dict(model_kwargs={"beta": 0.1}), r"argument `model_kwargs`. Expected builder "
-         r"arguments other than beta"),
+        (
+            dict(model_kwargs={"beta": 0.1}),
+            r"argument `model_kwargs`. Expected builder "
+            r"arguments other than beta",
+        ),
         (dict(model_kwargs={"depth": 3}), r"Received: model_kwargs=\{'depth': 3\}"),
         (dict(classes=0), r"Received: classes=0"),
         (dict(input_shape=(28, 28)), r"Received: input_shape=\(28, 28\)"),
@@ -133,8 +154,9 @@ def test_butterfly_hypermodel_rejects_models_without_a_butterfly_base():
     with pytest.raises(
         ValueError,
         match=r"Invalid value for argument `model`. Expected one of "
-        rf"{tuning.butterfly_models()}. Received: model='spec_vgg16'".replace("[", r"\[")
-        .replace("]", r"\]"),
+        rf"{tuning.butterfly_models()}. Received: model='spec_vgg16'".replace("[", r"\[").replace(
+            "]", r"\]"
+        ),
     ):
         tuning.ButterflyHyperModel("spec_vgg16")
 
@@ -159,9 +181,11 @@ def test_model_lists_come_from_the_registry():
 
 def test_model_kwargs_are_the_registry_arguments():
     spec = applications.registry.spec("mobilenet_v1_bft")
-    with pytest.raises(ValueError, match=r"argument `model_kwargs`. Expected "
-                       r"arguments of the 'mobilenet_v1_bft' model \("
-                       + ", ".join(spec.arguments) + r"\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument `model_kwargs`. Expected "
+        r"arguments of the 'mobilenet_v1_bft' model \(" + ", ".join(spec.arguments) + r"\)",
+    ):
         tuning.ButterflyHyperModel(model_kwargs={"fusion": "pointwise"})
 
 
@@ -214,8 +238,10 @@ def test_score_is_the_accuracy_within_budget_and_minus_the_ratio_beyond():
     [
         (dict(memory_budget=-1), r"Expected a finite number > 0. Received: memory_budget=-1"),
         (dict(memory_budget=0), r"Received: memory_budget=0"),
-        (dict(memory_budget=100, memory_weight=1.5),
-         r"argument `memory_weight`. Expected a number in \[0, 1\]"),
+        (
+            dict(memory_budget=100, memory_weight=1.5),
+            r"argument `memory_weight`. Expected a number in \[0, 1\]",
+        ),
         (dict(memory_weight=0.5), r"Expected 0 when no memory_budget is given"),
         (dict(time_budget=0.1), r"argument `step_seconds`"),
     ],
@@ -228,8 +254,11 @@ def test_score_rejects_bad_budgets(kwargs, match):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(kind="grid"), r"argument `kind`. Expected one of \['bayesian', "
-         r"'hyperband', 'random'\]. Received: kind='grid'"),
+        (
+            dict(kind="grid"),
+            r"argument `kind`. Expected one of \['bayesian', "
+            r"'hyperband', 'random'\]. Received: kind='grid'",
+        ),
         (dict(memory="rss"), r"argument `memory`. .*Received: memory='rss'"),
         (dict(objective="val_accuracy"), r"argument `objective`. Expected None"),
         (dict(memory_budget=-5), r"Received: memory_budget=-5"),
@@ -247,7 +276,11 @@ def test_make_tuner_rejects_bad_arguments(kwargs, match, tmp_path):
 @pytest.mark.slow
 def test_two_trial_search_ranks_trials_by_the_objective(tmp_path):
     tuner = tuning.make_tuner(
-        "random", _lenet(), max_trials=2, seed=3, directory=str(tmp_path),
+        "random",
+        _lenet(),
+        max_trials=2,
+        seed=3,
+        directory=str(tmp_path),
         project_name="rank",
     )
     _search(tuner, _data())
@@ -268,7 +301,11 @@ def test_two_trial_search_ranks_trials_by_the_objective(tmp_path):
 def test_over_budget_trials_are_recorded_not_crashed(tmp_path):
     budget = 1024  # bytes: a 28x28 SpecLeNet-5 step peaks at megabytes
     tuner = tuning.make_tuner(
-        "random", _lenet(), max_trials=2, memory_budget=budget, seed=0,
+        "random",
+        _lenet(),
+        max_trials=2,
+        memory_budget=budget,
+        seed=0,
         directory=str(tmp_path),
     )
     _search(tuner, _data())
@@ -284,7 +321,11 @@ def test_over_budget_trials_are_recorded_not_crashed(tmp_path):
 @pytest.mark.slow
 def test_the_profiler_peak_can_be_the_budgeted_figure(tmp_path):
     tuner = tuning.make_tuner(
-        "random", _lenet(), max_trials=1, memory="peak", memory_budget=1024,
+        "random",
+        _lenet(),
+        max_trials=1,
+        memory="peak",
+        memory_budget=1024,
         directory=str(tmp_path),
     )
     _search(tuner, _data())
@@ -301,7 +342,11 @@ def test_held_bytes_can_be_the_budgeted_figure(tmp_path):
         "spec_lenet5", input_shape=(28, 28, 1), beta_range=(0.0, 1e-4), model_kwargs=FAST
     )
     tuner = tuning.make_tuner(
-        "random", hypermodel, max_trials=1, memory="held", memory_budget=1024,
+        "random",
+        hypermodel,
+        max_trials=1,
+        memory="held",
+        memory_budget=1024,
         directory=str(tmp_path),
     )
     _search(tuner, (x, y))
@@ -322,9 +367,7 @@ class _OutOfMemory(keras.callbacks.Callback):
 
 @pytest.mark.slow
 def test_out_of_memory_trials_are_recorded_and_the_search_goes_on(tmp_path):
-    tuner = tuning.make_tuner(
-        "random", _lenet(), max_trials=2, directory=str(tmp_path)
-    )
+    tuner = tuning.make_tuner("random", _lenet(), max_trials=2, directory=str(tmp_path))
     _search(tuner, _data(), callbacks=[_OutOfMemory()])
     rows = tuning.trials_table(tuner)
     assert [r["status"] for r in rows] == ["out of memory"] * 2
@@ -365,18 +408,20 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
     kwargs = dict(directory=str(tmp_path), project_name="p", max_trials=1)
     tuner = tuning.make_tuner("random", _lenet(8), memory_budget=2**30, **kwargs)
     _search(tuner, _data(n=32, size=8))
-    with pytest.raises(ValueError, match=r"argument `memory_objective`.*"
-                       r"overwrite=True to start a new search"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument `memory_objective`.*"
+        r"overwrite=True to start a new search",
+    ):
         tuning.make_tuner("random", _lenet(8), memory_budget=2**20, **kwargs)
     with pytest.raises(ValueError, match=r"argument `hypermodel_config`"):
         tuning.make_tuner(
-            "random", tuning.SpecNetHyperModel(
-                "spec_lenet5", input_shape=(8, 8, 1), beta_range=(0.0, 0.9)
-            ), memory_budget=2**30, **kwargs,
+            "random",
+            tuning.SpecNetHyperModel("spec_lenet5", input_shape=(8, 8, 1), beta_range=(0.0, 0.9)),
+            memory_budget=2**30,
+            **kwargs,
         )
-    saved = json.loads(
-        (tmp_path / "p" / f"{tuner.tuner_id}.json").read_text()
-    )
+    saved = json.loads((tmp_path / "p" / f"{tuner.tuner_id}.json").read_text())
     assert saved["memory_objective"]["memory_budget"] == 2**30
 
 
@@ -399,13 +444,18 @@ def test_bayesian_and_hyperband_search(kind, tmp_path):
         "spec_lenet5", input_shape=(8, 8, 1), beta_range=(0.0, 0.5), model_kwargs=FAST
     )
     tuner = tuning.make_tuner(
-        kind, hypermodel, memory_budget=2**30, seed=1, directory=str(tmp_path),
+        kind,
+        hypermodel,
+        memory_budget=2**30,
+        seed=1,
+        directory=str(tmp_path),
         **kwargs,
     )
     x, y = _data(n=32, size=8)
     _CountEpochs.epochs = 0
-    tuner.search(x, y, validation_split=0.25, epochs=1, batch_size=16, verbose=0,
-                 callbacks=[_CountEpochs()])
+    tuner.search(
+        x, y, validation_split=0.25, epochs=1, batch_size=16, verbose=0, callbacks=[_CountEpochs()]
+    )
     rows = tuning.trials_table(tuner)
     assert len(rows) >= 2
     assert all(r["status"] == "ok" for r in rows)
@@ -413,8 +463,9 @@ def test_bayesian_and_hyperband_search(kind, tmp_path):
     assert all(r["score"] == r["val_accuracy"] for r in rows)
     if kind == "hyperband":  # Hyperband, not search(epochs=1), set the epochs
         assert _CountEpochs.epochs == 2 * len(rows)
-        assert all(t.hyperparameters.values["tuner/epochs"] == 2
-                   for t in tuner.oracle.trials.values())
+        assert all(
+            t.hyperparameters.values["tuner/epochs"] == 2 for t in tuner.oracle.trials.values()
+        )
     else:
         assert _CountEpochs.epochs == len(rows)
 
@@ -425,7 +476,10 @@ def test_tuning_is_not_imported_with_the_package():
 
     code = "import sys, keras_specnet; print('keras_tuner' in sys.modules)"
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert done.stdout.strip() == "False"
@@ -466,8 +520,11 @@ def test_butterfly_build_with_default_and_fixed_hyperparameters(model):
 
 @pytest.mark.parametrize("model", tuning.butterfly_models())
 def test_butterfly_hypermodel_rejects_bad_bases_and_widths(model):
-    with pytest.raises(ValueError, match=r"argument `bases`. Expected a non-empty "
-                       r"sequence of distinct integers >= 2. Received: bases=\(1, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument `bases`. Expected a non-empty "
+        r"sequence of distinct integers >= 2. Received: bases=\(1, 2\)",
+    ):
         tuning.ButterflyHyperModel(model, bases=(1, 2))
     with pytest.raises(ValueError, match=r"Received: bases=\(\)"):
         tuning.ButterflyHyperModel(model, bases=())

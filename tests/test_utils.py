@@ -76,17 +76,20 @@ def test_published_figures_of_the_pointwise_models(builder, kwargs, published):
 
 def test_butterfly_models_cost_a_fraction_of_the_pointwise_ones():
     pointwise = count_flops(MobileNetV1(input_shape=(32, 32, 3), alpha=1.0))
-    butterfly = count_flops(
-        MobileNetV1(input_shape=(32, 32, 3), alpha=1.0, fusion="butterfly")
-    )
+    butterfly = count_flops(MobileNetV1(input_shape=(32, 32, 3), alpha=1.0, fusion="butterfly"))
     depthwise = sum(
-        v for k, v in count_flops(
+        v
+        for k, v in count_flops(
             MobileNetV1(input_shape=(32, 32, 3), alpha=1.0), per_layer=True
-        ).items() if "conv_pw" not in k
+        ).items()
+        if "conv_pw" not in k
     )
     assert depthwise < butterfly < pointwise / 5
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"Invalid value for argument `model`. Expected a keras.Model. Received: model=3"):
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument `model`. Expected a keras.Model. Received: model=3",
+    ):
         count_flops(3)

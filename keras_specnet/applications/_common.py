@@ -14,9 +14,7 @@ def model_input(input_tensor, input_shape, default_shape, min_size, name):
     tensor that its first layer takes.
     """
     if input_shape is None:
-        input_shape = (
-            tuple(input_tensor.shape[1:]) if input_tensor is not None else default_shape
-        )
+        input_shape = tuple(input_tensor.shape[1:]) if input_tensor is not None else default_shape
     input_shape = tuple(input_shape)
     if (
         len(input_shape) != 3
@@ -76,9 +74,7 @@ def head(
             x = keras.layers.Dense(units, activation=activation, name=f"fc{i}")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name="dropout")(x)
-        return keras.layers.Dense(
-            classes, activation=classifier_activation, name="predictions"
-        )(x)
+        return keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     if pooling == "avg":
         return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if pooling == "max":

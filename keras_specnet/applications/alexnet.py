@@ -30,9 +30,7 @@ def alexnet(
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
     sides = tuple(input_shape or ())[:2]
-    large = len(sides) == 2 and all(
-        isinstance(d, int) and d >= LARGE_INPUT for d in sides
-    )
+    large = len(sides) == 2 and all(isinstance(d, int) and d >= LARGE_INPUT for d in sides)
     stem = (11, 4) if large else (5, 1)
 
     def f(n):

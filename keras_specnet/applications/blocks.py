@@ -29,9 +29,7 @@ def check_fft_padding(fft_padding):
     if fft_padding is None or fft_padding == "linear":
         return fft_padding
     if isinstance(fft_padding, bool) or not isinstance(fft_padding, int) or fft_padding < 0:
-        raise _checks.invalid(
-            "fft_padding", "None, 'linear' or an integer >= 0", fft_padding
-        )
+        raise _checks.invalid("fft_padding", "None, 'linear' or an integer >= 0", fft_padding)
     return fft_padding
 
 
@@ -53,9 +51,7 @@ def fft_padding_of(convs, fft_padding):
     return fft_padding
 
 
-def conv_block(
-    x, convs, activation="relu", batch_norm=False, strides=1, name="block"
-):
+def conv_block(x, convs, activation="relu", batch_norm=False, strides=1, name="block"):
     """Spatial block: per convolution `Conv2D(padding="same")` [+ BN] + activation.
 
     Args:

@@ -119,9 +119,7 @@ def densenet(
     if spectral:
         beta = _checks.non_negative_number("beta", beta)
         padding = blocks.fft_padding_of(layer_convs * num_layers, fft_padding)
-    inputs, x = _common.model_input(
-        input_tensor, input_shape, (32, 32, 3), 4, name
-    )
+    inputs, x = _common.model_input(input_tensor, input_shape, (32, 32, 3), 4, name)
     if spectral:
         x = blocks.spectral_block(
             x,
@@ -154,9 +152,7 @@ def densenet(
     else:
         x = dense_block(x, num_layers, layer_convs, batch_norm=batch_norm, name="dense")
 
-    outputs = _common.head(
-        x, include_top, pooling, classes, classifier_activation, top="avg"
-    )
+    outputs = _common.head(x, include_top, pooling, classes, classifier_activation, top="avg")
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -13,8 +13,19 @@ DEFAULT_BUTTERFLY_BASE = 4
 
 #: Filters and strides of the 13 depthwise-separable blocks (alpha = 1).
 BLOCKS = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
 )
 
 #: Inputs smaller than this (height or width) start with a stride-1 conv.
@@ -23,8 +34,10 @@ SMALL_INPUT = 128
 
 def check_fusion(fusion, butterfly_base):
     _checks.one_of("fusion", fusion, FUSIONS)
-    if isinstance(butterfly_base, bool) or not isinstance(butterfly_base, int) or (
-        butterfly_base < 2
+    if (
+        isinstance(butterfly_base, bool)
+        or not isinstance(butterfly_base, int)
+        or (butterfly_base < 2)
     ):
         raise _checks.invalid("butterfly_base", "an integer >= 2", butterfly_base)
 
@@ -126,8 +139,12 @@ def MobileNetV1(
     small = min(x.shape[1], x.shape[2]) < SMALL_INPUT
 
     x = keras.layers.Conv2D(
-        _common.scaled(32, alpha), 3, strides=1 if small else 2, padding="same",
-        use_bias=False, name="conv1",
+        _common.scaled(32, alpha),
+        3,
+        strides=1 if small else 2,
+        padding="same",
+        use_bias=False,
+        name="conv1",
     )(x)
     x = keras.layers.BatchNormalization(name="conv1_bn")(x)
     x = keras.layers.ReLU(6.0, name="conv1_relu")(x)
@@ -137,9 +154,7 @@ def MobileNetV1(
         )(x)
         x = keras.layers.BatchNormalization(name=f"conv_dw_{i}_bn")(x)
         x = keras.layers.ReLU(6.0, name=f"conv_dw_{i}_relu")(x)
-        x = fusion_layer(
-            x, _common.scaled(filters, alpha), fusion, butterfly_base, f"conv_pw_{i}"
-        )
+        x = fusion_layer(x, _common.scaled(filters, alpha), fusion, butterfly_base, f"conv_pw_{i}")
         x = keras.layers.BatchNormalization(name=f"conv_pw_{i}_bn")(x)
         x = keras.layers.ReLU(6.0, name=f"conv_pw_{i}_relu")(x)
     outputs = _common.head(

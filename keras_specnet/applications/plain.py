@@ -68,9 +68,7 @@ def plain_cnn(
     if spectral:
         beta = _checks.non_negative_number("beta", beta)
         blocks.check_fft_padding(fft_padding)
-    inputs, x = _common.model_input(
-        input_tensor, input_shape, default_shape, min_size, name
-    )
+    inputs, x = _common.model_input(input_tensor, input_shape, default_shape, min_size, name)
     pool_size, pool_strides = pool
     for i, block in enumerate(convs, start=1):
         strides = first_strides if i == 1 else 1
@@ -89,14 +87,10 @@ def plain_cnn(
                 name=f"block{i}",
             )
         else:
-            x = blocks.conv_block(
-                x, block, activation, batch_norm, strides, name=f"block{i}"
-            )
+            x = blocks.conv_block(x, block, activation, batch_norm, strides, name=f"block{i}")
             x = keras.layers.MaxPooling2D(
                 pool_size, pool_strides, padding="same", name=f"block{i}_pool"
             )(x)
     hidden = [(units, dense_activation) for units in fc_units]
-    outputs = _common.head(
-        x, include_top, pooling, classes, classifier_activation, hidden=hidden
-    )
+    outputs = _common.head(x, include_top, pooling, classes, classifier_activation, hidden=hidden)
     return keras.Model(inputs, outputs, name=name)

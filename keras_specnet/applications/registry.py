@@ -58,9 +58,7 @@ class ModelSpec:
     def arguments(self):
         """The builder arguments a user may give for this entry, in order."""
         reserved = set(self.fixed) | set(self.excluded)
-        return tuple(
-            p for p in inspect.signature(self.builder).parameters if p not in reserved
-        )
+        return tuple(p for p in inspect.signature(self.builder).parameters if p not in reserved)
 
     def build(self, **kwargs):
         """`builder(**fixed, **kwargs)`, after checking the argument names."""
@@ -85,9 +83,7 @@ _SPECS = (
     *_pair("lenet5", "spec_lenet5", LeNet5, SpecLeNet5, SPEC_LENET5_BETA, None),
     *_pair("alexnet", "spec_alexnet", AlexNet, SpecAlexNet, SPEC_ALEXNET_BETA, "width"),
     *_pair("vgg16", "spec_vgg16", VGG16, SpecVGG16, SPEC_VGG16_BETA, "width"),
-    *_pair(
-        "densenet", "spec_densenet", DenseNet, SpecDenseNet, SPEC_DENSENET_BETA, "width"
-    ),
+    *_pair("densenet", "spec_densenet", DenseNet, SpecDenseNet, SPEC_DENSENET_BETA, "width"),
     ModelSpec(
         "mobilenet_v1",
         MobileNetV1,

@@ -46,9 +46,9 @@ def _fuse_bn_relu(x, filters, fusion, base, name):
 
 
 def _depthwise_bn(x, strides, name):
-    x = keras.layers.DepthwiseConv2D(
-        3, strides=strides, padding="same", use_bias=False, name=name
-    )(x)
+    x = keras.layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, name=name)(
+        x
+    )
     return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
 
 
@@ -149,18 +149,18 @@ def ShuffleNetV2(
     x = keras.layers.ReLU(name="conv1_relu")(x)
     if not small:
         x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
-    for stage, (filters, repeats) in enumerate(
-        zip(stage_channels(scale), REPEATS), start=2
-    ):
+    for stage, (filters, repeats) in enumerate(zip(stage_channels(scale), REPEATS), start=2):
         for unit in range(1, repeats + 1):
             x = shuffle_unit(
-                x, filters, 2 if unit == 1 else 1, fusion, butterfly_base,
+                x,
+                filters,
+                2 if unit == 1 else 1,
+                fusion,
+                butterfly_base,
                 f"stage{stage}_unit{unit}",
             )
     x = _fuse_bn_relu(x, 2048 if scale >= 2 else 1024, fusion, butterfly_base, "conv5")
-    outputs = _common.head(
-        x, include_top, pooling, classes, classifier_activation, top="avg"
-    )
+    outputs = _common.head(x, include_top, pooling, classes, classifier_activation, top="avg")
     return keras.Model(inputs, outputs, name=name)
 
 

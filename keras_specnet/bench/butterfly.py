@@ -22,18 +22,25 @@ MODULE = "keras_specnet.bench.butterfly"
 
 def add_arguments(parser):
     parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[64, 128, 256, 512, 1024],
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[64, 128, 256, 512, 1024],
         help="channel counts n (input and output)",
     )
     parser.add_argument(
-        "--bases", type=int, nargs="+", default=[2, 4, 8, 16, 32, 64],
+        "--bases",
+        type=int,
+        nargs="+",
+        default=[2, 4, 8, 16, 32, 64],
         help="butterfly bases (the largest radix of a stage)",
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--spatial", type=int, default=32, help="height = width")
     parser.add_argument("--repeats", type=int, default=7, help="timed calls (median)")
     parser.add_argument(
-        "--autodiff", action="store_true",
+        "--autodiff",
+        action="store_true",
         help="also time ButterflyFusion(recompute=False), plain autodiff",
     )
     parser.add_argument("--output", default=None, help="write the results as JSON")
@@ -109,15 +116,26 @@ def configs(args):
         for bases in plans.values():
             for recompute in [True, False] if args.autodiff else [True]:
                 yield dict(
-                    common, n=n, layer="butterfly", base=bases[0], bases=bases,
+                    common,
+                    n=n,
+                    layer="butterfly",
+                    base=bases[0],
+                    bases=bases,
                     recompute=recompute,
                 )
 
 
 def table(results):
     header = (
-        "n", "layer", "radices", "MMACs", "params", "fwd+bwd ms", "vs conv",
-        "held MiB", "held vs conv",
+        "n",
+        "layer",
+        "radices",
+        "MMACs",
+        "params",
+        "fwd+bwd ms",
+        "vs conv",
+        "held MiB",
+        "held vs conv",
     )
     rows = []
     conv = {r["n"]: r for r in results if r["layer"] == "conv2d"}

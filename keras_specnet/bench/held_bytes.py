@@ -26,9 +26,7 @@ SHAPE, WIDTH = (64, 32, 32, 64), 64
 def add_arguments(parser):
     parser.add_argument(
         "--beta",
-        type=_checks.argparse_type(
-            functools.partial(_checks.non_negative_number, "beta"), float
-        ),
+        type=_checks.argparse_type(functools.partial(_checks.non_negative_number, "beta"), float),
         default=1.0,
         help="threshold of the spectral layers (default 1.0)",
     )
@@ -56,9 +54,7 @@ def _model(config):
         )
         z = SpectralConv2D(WIDTH, 3, **kwargs)(inputs)
         z = SpectralConv2D(WIDTH, 3, **kwargs)(z)
-        x = SpectralConv2D(
-            WIDTH, 3, output_domain="spatial", output_size=SHAPE[1:3], **kwargs
-        )(z)
+        x = SpectralConv2D(WIDTH, 3, output_domain="spatial", output_size=SHAPE[1:3], **kwargs)(z)
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
     return training.compile_classifier(model, "sgd")
@@ -84,10 +80,7 @@ def main(args):
         out = runner.isolated(__name__, {"config": config, "beta": args.beta})
         results[config] = out["held_bytes"]
     base = results["conv2d"]
-    print(
-        f"beta={args.beta:g}, three 3x3 layers, "
-        f"{SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]}x{WIDTH}"
-    )
+    print(f"beta={args.beta:g}, three 3x3 layers, {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]}x{WIDTH}")
     rows = [
         (config, f"{held / 2**20:.2f}", f"{held / base:.2f}x" if base else "-")
         for config, held in results.items()

@@ -44,9 +44,7 @@ DATASETS = ("fashion_mnist", "cifar10")
 
 
 def add_arguments(parser):
-    parser.add_argument(
-        "--families", nargs="+", choices=sorted(FAMILIES), default=list(FAMILIES)
-    )
+    parser.add_argument("--families", nargs="+", choices=sorted(FAMILIES), default=list(FAMILIES))
     parser.add_argument("--betas", nargs="+", type=float, default=list(BETAS))
     parser.add_argument(
         "--caches",
@@ -241,9 +239,7 @@ def _measure(config):
     held = memory.held_bytes(model, x, y)
     gc.collect()
     fractions = memory.zero_fractions(model, x) if config.get("beta") is not None else {}
-    seconds = runner.median_seconds(
-        lambda: model.train_on_batch(x, y), config["repeats"], warmup=2
-    )
+    seconds = runner.median_seconds(lambda: model.train_on_batch(x, y), config["repeats"], warmup=2)
     return {
         "held_bytes": held,
         "peak_bytes": step["peak_bytes"],
@@ -320,12 +316,23 @@ def _configs(args, family, trained):
     spatial, spectral, model_args = FAMILIES[family]
     model_args = _model_args(args, model_args)
     for peer in ["baseline"] + [p for p in args.peers if p != "baseline"]:
-        yield {"model": spatial, "model_args": model_args, "peer": peer, "beta": None,
-               "cache": None, "trained_as": spatial if trained else None}
+        yield {
+            "model": spatial,
+            "model_args": model_args,
+            "peer": peer,
+            "beta": None,
+            "cache": None,
+            "trained_as": spatial if trained else None,
+        }
     for i, beta in enumerate(args.betas):
         caches = args.caches if i == 0 else []
-        spec = {"model": spectral, "model_args": model_args, "peer": "baseline",
-                "beta": beta, "trained_as": f"{spectral}@{beta:g}" if trained else None}
+        spec = {
+            "model": spectral,
+            "model_args": model_args,
+            "peer": "baseline",
+            "beta": beta,
+            "trained_as": f"{spectral}@{beta:g}" if trained else None,
+        }
         for cache in caches + [c for c in args.sweep_caches if c not in caches]:
             chunks = None if cache == "none" else args.batch_chunks
             yield dict(spec, cache=cache, batch_chunks=chunks)
@@ -353,17 +360,26 @@ def main(args):
             runs = [(spatial, None)] + [(spectral, beta) for beta in args.betas]
             for model, beta in runs:
                 key = model if beta is None else f"{model}@{beta:g}"
-                config = dict(common, task="train", model=model, model_args=model_args,
-                              beta=beta, train_steps=args.train_steps,
-                              eval_examples=args.eval_examples,
-                              save_to=os.path.join(workdir, f"{key}.weights.h5"))
+                config = dict(
+                    common,
+                    task="train",
+                    model=model,
+                    model_args=model_args,
+                    beta=beta,
+                    train_steps=args.train_steps,
+                    eval_examples=args.eval_examples,
+                    save_to=os.path.join(workdir, f"{key}.weights.h5"),
+                )
                 out = runner.isolated(__name__, config)
                 results["training"][key] = out
                 accuracies[key] = out["accuracy"]
-                print(f"  {key:24s} test accuracy {out['accuracy']:.4f} "
-                      f"({out['train_seconds']:.0f} s)", flush=True)
+                print(
+                    f"  {key:24s} test accuracy {out['accuracy']:.4f} "
+                    f"({out['train_seconds']:.0f} s)",
+                    flush=True,
+                )
 
-    states = ([("trained", args.batch_sizes)] if args.train_steps > 0 else [])
+    states = [("trained", args.batch_sizes)] if args.train_steps > 0 else []
     if args.init or args.train_steps == 0:
         states.append(("init", args.init_batch_sizes))
     for state, batch_sizes in states:
@@ -371,16 +387,26 @@ def main(args):
             for batch_size in batch_sizes:
                 entries, base = [], None
                 for config in _configs(args, family, state == "trained"):
-                    weights = (os.path.join(workdir, f"{config['trained_as']}.weights.h5")
-                               if config["trained_as"] else None)
-                    child = dict(common, **config, task="measure", batch_size=batch_size,
-                                 repeats=args.repeats, weights=weights)
+                    weights = (
+                        os.path.join(workdir, f"{config['trained_as']}.weights.h5")
+                        if config["trained_as"]
+                        else None
+                    )
+                    child = dict(
+                        common,
+                        **config,
+                        task="measure",
+                        batch_size=batch_size,
+                        repeats=args.repeats,
+                        weights=weights,
+                    )
                     out = runner.isolated(__name__, child)
-                    entry = dict(config, **out, state=state, family=family,
-                                 batch_size=batch_size)
+                    entry = dict(config, **out, state=state, family=family, batch_size=batch_size)
                     base = base or entry
-                    entry["baseline"] = {k: base[k] for k in
-                                         ("held_bytes", "peak_bytes", "step_bytes", "step_seconds")}
+                    entry["baseline"] = {
+                        k: base[k]
+                        for k in ("held_bytes", "peak_bytes", "step_bytes", "step_seconds")
+                    }
                     entries.append(entry)
                     print(
                         f"  {state} batch {batch_size}: {_label(entry)}: held "
@@ -390,8 +416,7 @@ def main(args):
                         flush=True,
                     )
                 results["measurements"].extend(entries)
-                print(f"\n{family}, {state}, batch {batch_size} "
-                      f"(ratios to {entries[0]['model']}):")
+                print(f"\n{family}, {state}, batch {batch_size} (ratios to {entries[0]['model']}):")
                 print(_table(entries, accuracies if state == "trained" else {}), flush=True)
                 print()
     results["accuracy"] = accuracies

@@ -39,7 +39,7 @@ def isolated(module, config, timeout=None):
     )
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(_MARK):
-            return json.loads(line[len(_MARK):])
+            return json.loads(line[len(_MARK) :])
     tail = "\n".join(done.stderr.strip().splitlines()[-15:])
     raise RuntimeError(
         f"benchmark {module} failed for config {config} (exit {done.returncode}):\n{tail}"

@@ -22,14 +22,10 @@ _NAME = "bench spectra"
 
 
 def add_arguments(parser):
-    parser.add_argument(
-        "--model", required=True, help="a registry name (`specnet models`)"
-    )
+    parser.add_argument("--model", required=True, help="a registry name (`specnet models`)")
     parser.add_argument(
         "--beta",
-        type=_checks.argparse_type(
-            functools.partial(_checks.non_negative_number, "beta"), float
-        ),
+        type=_checks.argparse_type(functools.partial(_checks.non_negative_number, "beta"), float),
         default=None,
         help="spectral threshold (spectral models; default: the model's)",
     )
@@ -37,9 +33,7 @@ def add_arguments(parser):
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument(
         "--batch-size",
-        type=_checks.argparse_type(
-            functools.partial(_checks.positive_int, "batch_size"), int
-        ),
+        type=_checks.argparse_type(functools.partial(_checks.positive_int, "batch_size"), int),
         default=64,
     )
     parser.add_argument("--data-dir", default=None)
@@ -70,32 +64,32 @@ def measure(config):
         if config["beta"] is not None:
             kwargs["beta"] = config["beta"]
         model = registry.build(config["model"], **kwargs)
-    ds = datasets.load(
-        config["dataset"], "test", config["batch_size"], data_dir=config["data_dir"]
-    )
+    ds = datasets.load(config["dataset"], "test", config["batch_size"], data_dir=config["data_dir"])
     x, _ = next(iter(ds))
     layers = model.layers[1:]
-    outputs = keras.Model(model.input, [layer.output for layer in layers])(
-        x, training=True
-    )
+    outputs = keras.Model(model.input, [layer.output for layer in layers])(x, training=True)
     figures = []
     for layer, value in zip(layers, outputs):
         value = np.asarray(value)
         if np.iscomplexobj(value):
             magnitude = np.abs(value)
-            figures.append({
-                "layer": layer.name,
-                "domain": "spectral",
-                "rms": float(np.sqrt(np.mean(magnitude**2))),
-                "zero_fraction": float(np.mean(magnitude == 0)),
-            })
+            figures.append(
+                {
+                    "layer": layer.name,
+                    "domain": "spectral",
+                    "rms": float(np.sqrt(np.mean(magnitude**2))),
+                    "zero_fraction": float(np.mean(magnitude == 0)),
+                }
+            )
         else:
-            figures.append({
-                "layer": layer.name,
-                "domain": "real",
-                "std": float(value.std()),
-                "zero_fraction": None,
-            })
+            figures.append(
+                {
+                    "layer": layer.name,
+                    "domain": "real",
+                    "std": float(value.std()),
+                    "zero_fraction": None,
+                }
+            )
     return {"layers": figures}
 
 
@@ -112,8 +106,10 @@ def _check(args):
     if not args.weights:
         _common.check_model_args(_NAME, spec, dict(args.model_arg))
         if args.beta is not None and spec.kind != "spectral":
-            raise _common.fail(_NAME, f"--beta applies to spectral models only; "
-                                      f"--model {args.model} has no threshold.")
+            raise _common.fail(
+                _NAME,
+                f"--beta applies to spectral models only; --model {args.model} has no threshold.",
+            )
     runner.require_data(args.dataset, args.data_dir, ("test",))
 
 

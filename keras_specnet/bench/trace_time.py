@@ -47,9 +47,7 @@ def add_arguments(parser):
         default=3,
         help="steps timed after the first",
     )
-    parser.add_argument(
-        "--repeats", type=_type(_checks.positive_int, "repeats", int), default=3
-    )
+    parser.add_argument("--repeats", type=_type(_checks.positive_int, "repeats", int), default=3)
     parser.add_argument("--output", default=None, help="write the results as JSON")
 
 
@@ -98,8 +96,7 @@ def main(args):
             config = {"chunks": chunks, "width": args.width, "steps": args.steps}
             runs[chunks].append(runner.isolated(__name__, config))
     medians = {
-        c: {key: statistics.median(r[key] for r in runs[c]) for key in runs[c][0]}
-        for c in configs
+        c: {key: statistics.median(r[key] for r in runs[c]) for key in runs[c][0]} for c in configs
     }
     ref_chunks = 1 if 1 in medians else configs[-1]
     ref = medians[ref_chunks]

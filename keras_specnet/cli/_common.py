@@ -79,9 +79,7 @@ def add_data_options(parser):
     """`--dataset` (choices: `datasets.DATASETS`) and `--data-dir`."""
     from keras_specnet import datasets
 
-    parser.add_argument(
-        "--dataset", default="fashion_mnist", choices=sorted(datasets.DATASETS)
-    )
+    parser.add_argument("--dataset", default="fashion_mnist", choices=sorted(datasets.DATASETS))
     parser.add_argument(
         "--data-dir",
         default=None,

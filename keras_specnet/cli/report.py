@@ -31,8 +31,7 @@ def _rows(base):
         ("beta", lambda r: "-" if r["beta"] is None else f"{r['beta']:g}"),
         (
             "model args",
-            lambda r: ",".join(f"{k}={v}" for k, v in r.get("model_args", {}).items())
-            or "-",
+            lambda r: ",".join(f"{k}={v}" for k, v in r.get("model_args", {}).items()) or "-",
         ),
         ("epochs", lambda r: str(r["epochs"])),
         ("test accuracy", lambda r: f"{r['test_accuracy']:.4f}"),

@@ -22,9 +22,7 @@ def add_arguments(parser):
     parser.add_argument("--model", required=True, choices=registry.names())
     _common.add_data_options(parser)
     parser.add_argument("--epochs", type=_common.positive_int("epochs"), default=5)
-    parser.add_argument(
-        "--batch-size", type=_common.positive_int("batch_size"), default=64
-    )
+    parser.add_argument("--batch-size", type=_common.positive_int("batch_size"), default=64)
     parser.add_argument(
         "--beta",
         type=_common.non_negative_number("beta"),
@@ -184,9 +182,7 @@ def run(args):
         "step_bytes": mem["step_bytes"],
         "held_bytes": held,
         "memory_device": mem["device"],
-        "memory_counts_small_tensors": memory.allocator_counts_small_tensors(
-            mem["device"]
-        ),
+        "memory_counts_small_tensors": memory.allocator_counts_small_tensors(mem["device"]),
         "train_seconds": round(train_seconds, 2),
         "versions": {
             "python": platform.python_version(),

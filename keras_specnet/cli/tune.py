@@ -51,9 +51,7 @@ def add_arguments(parser):
         default=3,
         help="hyperband's reduction factor (>= 2)",
     )
-    parser.add_argument(
-        "--batch-size", type=_common.positive_int("batch_size"), default=64
-    )
+    parser.add_argument("--batch-size", type=_common.positive_int("batch_size"), default=64)
     parser.add_argument(
         "--memory-budget",
         type=positive_number("memory_budget"),
@@ -73,8 +71,7 @@ def add_arguments(parser):
         "--memory-weight",
         type=_common.non_negative_number("memory_weight"),
         default=0.0,
-        help="within budget, score = accuracy - weight * memory / budget "
-        "(0 to 1; default 0)",
+        help="within budget, score = accuracy - weight * memory / budget (0 to 1; default 0)",
     )
     parser.add_argument(
         "--time-budget",
@@ -173,22 +170,33 @@ def _table(rows, search_args):
             return "-"
         return format(value, "g" if isinstance(value, int) else ".4g")
 
-    header = ["trial", "status", *search_args, "accuracy", "held MiB",
-              "step MiB", "step peak MiB", "time s", "score"]
+    header = [
+        "trial",
+        "status",
+        *search_args,
+        "accuracy",
+        "held MiB",
+        "step MiB",
+        "step peak MiB",
+        "time s",
+        "score",
+    ]
     lines = []
     for row in rows:
         accuracy = row["val_accuracy"]
-        lines.append([
-            row["trial_id"],
-            row["status"],
-            *[hyperparameter(row["hyperparameters"].get(n)) for n in search_args],
-            number(row["accuracy"] if accuracy is None else accuracy, ".4f"),
-            number(row["held_bytes"], ".2f", mib),
-            number(row["memory_step_bytes"], ".2f", mib),
-            number(row["memory_peak_bytes"], ".2f", mib),
-            number(row["fit_seconds"], ".1f"),
-            number(row["score"], ".4f"),
-        ])
+        lines.append(
+            [
+                row["trial_id"],
+                row["status"],
+                *[hyperparameter(row["hyperparameters"].get(n)) for n in search_args],
+                number(row["accuracy"] if accuracy is None else accuracy, ".4f"),
+                number(row["held_bytes"], ".2f", mib),
+                number(row["memory_step_bytes"], ".2f", mib),
+                number(row["memory_peak_bytes"], ".2f", mib),
+                number(row["fit_seconds"], ".1f"),
+                number(row["score"], ".4f"),
+            ]
+        )
     return _io.format_table(header, lines, left=2)
 
 
@@ -264,9 +272,7 @@ def _data(args):
         del splits["validation"], limits["validation"]
     load = dict(batch_size=args.batch_size, data_dir=args.data_dir, seed=args.seed)
     try:
-        record = datasets.provenance(
-            args.dataset, splits, data_dir=args.data_dir, limits=limits
-        )
+        record = datasets.provenance(args.dataset, splits, data_dir=args.data_dir, limits=limits)
         train_ds = datasets.load(args.dataset, train_split, limit=args.limit, **load)
         val_ds = (
             datasets.load(args.dataset, val_split, limit=args.validation_limit, **load)
@@ -286,16 +292,20 @@ def _print_result(args, rows, scored_on):
     print(
         f"{args.tuner} search of {args.model} on {args.dataset}: objective "
         f"{scored_on} accuracy"
-        + (f", memory budget {args.memory_budget:g} MiB ({args.memory})"
-           if args.memory_budget is not None else ", no memory budget")
-        + (f", time budget {args.time_budget:g} s/step"
-           if args.time_budget is not None else "")
+        + (
+            f", memory budget {args.memory_budget:g} MiB ({args.memory})"
+            if args.memory_budget is not None
+            else ", no memory budget"
+        )
+        + (f", time budget {args.time_budget:g} s/step" if args.time_budget is not None else "")
     )
     print(_table(rows, search_args))
     best = rows[0] if rows and rows[0]["score"] is not None else None
     if best is not None:
-        config = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                           for k, v in best["hyperparameters"].items())
+        config = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in best["hyperparameters"].items()
+        )
         print(f"best: trial {best['trial_id']}, {config} (score {best['score']:.4f})")
     return best
 

@@ -177,9 +177,7 @@ class ButterflyFusion(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.residual = bool(residual)
         self.recompute = bool(recompute)
-        if isinstance(kernel_initializer, str) and (
-            kernel_initializer in BUTTERFLY_INITIALIZERS
-        ):
+        if isinstance(kernel_initializer, str) and (kernel_initializer in BUTTERFLY_INITIALIZERS):
             self.kernel_initializer = kernel_initializer
         else:
             try:
@@ -406,13 +404,9 @@ class ButterflyFusion(keras.layers.Layer):
                 if isinstance(initializer, str)
                 else keras.initializers.serialize(initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(
-                    self.kernel_constraint
-                ),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
                 "bias_constraint": keras.constraints.serialize(self.bias_constraint),
             }
         )

@@ -151,9 +151,7 @@ class SpectralConv2D(keras.layers.Layer):
         self.beta = _checks.non_negative_number("beta", beta)
         self.activation = _checks.one_of("activation", activation, ACTIVATIONS)
         self.use_bias = bool(use_bias)
-        self.output_domain = _checks.one_of(
-            "output_domain", output_domain, OUTPUT_DOMAINS
-        )
+        self.output_domain = _checks.one_of("output_domain", output_domain, OUTPUT_DOMAINS)
         if self.strides != (1, 1) and self.output_domain != "spatial":
             raise _checks.invalid(
                 "strides",
@@ -290,11 +288,7 @@ class SpectralConv2D(keras.layers.Layer):
 
     def compute_output_spec(self, inputs):
         is_spectral = spectral.is_spectral(inputs)
-        dtype = (
-            spectral.SPECTRAL_DTYPE
-            if self.output_domain == "spectral"
-            else self.compute_dtype
-        )
+        dtype = spectral.SPECTRAL_DTYPE if self.output_domain == "spectral" else self.compute_dtype
         return keras.KerasTensor(self._output_shape(inputs.shape, is_spectral), dtype)
 
     def get_config(self):
@@ -312,17 +306,11 @@ class SpectralConv2D(keras.layers.Layer):
                 "cache": self.cache,
                 "cache_dtype": self.cache_dtype,
                 "batch_chunks": self.batch_chunks,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(
-                    self.kernel_constraint
-                ),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
                 "bias_constraint": keras.constraints.serialize(self.bias_constraint),
             }
         )

@@ -80,9 +80,7 @@ class ToSpatial(keras.layers.Layer):
         super().__init__(**kwargs)
         self.size = _checks.int_pair("size", size)
         if pool_size is None and pool_strides is not None:
-            raise _checks.invalid(
-                "pool_strides", "None when `pool_size` is None", pool_strides
-            )
+            raise _checks.invalid("pool_strides", "None when `pool_size` is None", pool_strides)
         self.pool_size = None if pool_size is None else _checks.int_pair("pool_size", pool_size)
         self.pool_strides = (
             self.pool_size
@@ -100,8 +98,7 @@ class ToSpatial(keras.layers.Layer):
         if self.size[0] > fft_size[0] or self.size[1] > fft_size[1]:
             raise _checks.invalid(
                 "size",
-                f"at most the input's FFT size (P, Q)={fft_size} (input "
-                f"shape {tuple(shape)})",
+                f"at most the input's FFT size (P, Q)={fft_size} (input shape {tuple(shape)})",
                 self.size,
             )
 
@@ -136,9 +133,7 @@ class ToSpatial(keras.layers.Layer):
 
     def compute_output_spec(self, inputs):
         _inputs.require_domain(self, inputs, spectral_expected=True)
-        return keras.KerasTensor(
-            self.compute_output_shape(inputs.shape), self.compute_dtype
-        )
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -60,20 +60,14 @@ class ToSpectral(keras.layers.Layer):
     def call(self, inputs):
         _inputs.require_domain(self, inputs, spectral_expected=False)
         fft_size = self._fft_size(inputs.shape)
-        return cache.linear_without_cache(
-            lambda x: spectral.to_spectral(x, fft_size), inputs
-        )
+        return cache.linear_without_cache(lambda x: spectral.to_spectral(x, fft_size), inputs)
 
     def compute_output_shape(self, input_shape):
-        return spectral.spectral_shape(
-            input_shape[0], self._fft_size(input_shape), input_shape[-1]
-        )
+        return spectral.spectral_shape(input_shape[0], self._fft_size(input_shape), input_shape[-1])
 
     def compute_output_spec(self, inputs):
         _inputs.require_domain(self, inputs, spectral_expected=False)
-        return keras.KerasTensor(
-            self.compute_output_shape(inputs.shape), spectral.SPECTRAL_DTYPE
-        )
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), spectral.SPECTRAL_DTYPE)
 
     def get_config(self):
         config = super().get_config()

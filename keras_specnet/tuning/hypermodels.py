@@ -30,8 +30,7 @@ def _model_kwargs(spec, model_kwargs, reserved):
     if set(model_kwargs) & set(reserved):
         raise _checks.invalid(
             "model_kwargs",
-            f"builder arguments other than {', '.join(reserved)} (the hypermodel "
-            "sets those)",
+            f"builder arguments other than {', '.join(reserved)} (the hypermodel sets those)",
             model_kwargs,
         )
     if set(model_kwargs) - set(spec.arguments):
@@ -58,11 +57,7 @@ def _choices(name, values, expected, check):
         values = tuple(values)
     except TypeError:
         values = ()
-    if (
-        not values
-        or not all(_valid(check, v) for v in values)
-        or len(set(values)) != len(values)
-    ):
+    if not values or not all(_valid(check, v) for v in values) or len(set(values)) != len(values):
         raise _checks.invalid(name, f"a non-empty sequence of {expected}", values)
     return tuple(check(v) for v in values)
 
@@ -93,7 +88,8 @@ class _CompilingHyperModel(keras_tuner.HyperModel):
             low, high = _checks.number_pair("learning_rate_range", learning_rate_range)
             if low <= 0:
                 raise _checks.invalid(
-                    "learning_rate_range", "a pair (low, high) with 0 < low < high",
+                    "learning_rate_range",
+                    "a pair (low, high) with 0 < low < high",
                     learning_rate_range,
                 )
             if not low <= self.learning_rate <= high:
@@ -110,9 +106,7 @@ class _CompilingHyperModel(keras_tuner.HyperModel):
         if self.learning_rate_range is None:
             return self.learning_rate
         low, high = self.learning_rate_range
-        return hp.Float(
-            "learning_rate", low, high, sampling="log", default=self.learning_rate
-        )
+        return hp.Float("learning_rate", low, high, sampling="log", default=self.learning_rate)
 
     def _build_compiled(self, hp, **kwargs):
         """The registered model built with `kwargs`, compiled for the trial."""
@@ -208,21 +202,27 @@ class SpecNetHyperModel(_CompilingHyperModel):
         tunable=True,
     ):
         super().__init__(
-            model, spectral_models(), input_shape, classes, learning_rate,
-            learning_rate_range, optimizer, name, tunable,
+            model,
+            spectral_models(),
+            input_shape,
+            classes,
+            learning_rate,
+            learning_rate_range,
+            optimizer,
+            name,
+            tunable,
         )
         self.model_kwargs = _model_kwargs(
             self.spec, model_kwargs, ("beta", "input_shape", "classes")
         )
         self.beta_range = _checks.number_pair("beta_range", beta_range)
         low, high = self.beta_range
-        self.beta_sampling = _checks.one_of(
-            "beta_sampling", beta_sampling, ("linear", "log")
-        )
+        self.beta_sampling = _checks.one_of("beta_sampling", beta_sampling, ("linear", "log"))
         if beta_sampling == "log" and low <= 0:
             raise _checks.invalid(
-                "beta_range", "a pair (low, high) with 0 < low < high for "
-                "beta_sampling='log'", beta_range,
+                "beta_range",
+                "a pair (low, high) with 0 < low < high for beta_sampling='log'",
+                beta_range,
             )
         if beta_default is None:
             beta_default = low
@@ -232,14 +232,17 @@ class SpecNetHyperModel(_CompilingHyperModel):
             or not low <= beta_default <= high
         ):
             raise _checks.invalid(
-                "beta_default", f"a number inside beta_range ({low:g}, {high:g})",
+                "beta_default",
+                f"a number inside beta_range ({low:g}, {high:g})",
                 beta_default,
             )
         self.beta_default = float(beta_default)
 
     def build(self, hp):
         beta = hp.Float(
-            "beta", *self.beta_range, sampling=self.beta_sampling,
+            "beta",
+            *self.beta_range,
+            sampling=self.beta_sampling,
             default=self.beta_default,
         )
         return self._build_compiled(hp, beta=beta)
@@ -310,21 +313,30 @@ class ButterflyHyperModel(_CompilingHyperModel):
         tunable=True,
     ):
         super().__init__(
-            model, butterfly_models(), input_shape, classes, learning_rate,
-            learning_rate_range, optimizer, name, tunable,
+            model,
+            butterfly_models(),
+            input_shape,
+            classes,
+            learning_rate,
+            learning_rate_range,
+            optimizer,
+            name,
+            tunable,
         )
         self.width_argument = self.spec.width_argument
         self.bases = _choices(
-            "bases", bases, "distinct integers >= 2",
+            "bases",
+            bases,
+            "distinct integers >= 2",
             lambda v: _checks.integer("bases", v, minimum=2),
         )
         if widths is not None:
             if self.width_argument is None:
-                raise _checks.invalid(
-                    "widths", f"None: {model!r} has no width argument", widths
-                )
+                raise _checks.invalid("widths", f"None: {model!r} has no width argument", widths)
             widths = _choices(
-                "widths", widths, "distinct finite numbers > 0",
+                "widths",
+                widths,
+                "distinct finite numbers > 0",
                 lambda v: _checks.positive_number("widths", v),
             )
         self.widths = widths
@@ -335,9 +347,7 @@ class ButterflyHyperModel(_CompilingHyperModel):
 
     def build(self, hp):
         kwargs = {
-            "butterfly_base": hp.Choice(
-                "butterfly_base", list(self.bases), default=self.bases[0]
-            )
+            "butterfly_base": hp.Choice("butterfly_base", list(self.bases), default=self.bases[0])
         }
         if self.widths is not None:
             kwargs[self.width_argument] = hp.Choice(

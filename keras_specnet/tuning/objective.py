@@ -69,8 +69,9 @@ def _check_objective(memory_budget, memory_weight, time_budget, memory_kind):
         raise _checks.invalid("memory_weight", "a number in [0, 1]", memory_weight)
     if memory_weight and memory_budget is None:
         raise _checks.invalid(
-            "memory_weight", "0 when no memory_budget is given (the weight "
-            "scales memory / memory_budget)", memory_weight,
+            "memory_weight",
+            "0 when no memory_budget is given (the weight scales memory / memory_budget)",
+            memory_weight,
         )
     _checks.one_of("memory", memory_kind, list(MEMORY_FIGURES))
     return memory_budget, memory_weight, time_budget
@@ -114,7 +115,8 @@ def memory_aware_score(
     if time_budget is not None:
         if step_seconds is None:
             raise _checks.invalid(
-                "step_seconds", "a number of seconds when time_budget is given",
+                "step_seconds",
+                "a number of seconds when time_budget is given",
                 step_seconds,
             )
         ratios.append(float(step_seconds) / time_budget)

@@ -45,15 +45,12 @@ def trials_table(tuner):
         row = {
             "trial_id": trial.trial_id,
             "hyperparameters": {
-                k: v for k, v in trial.hyperparameters.values.items()
-                if not k.startswith("tuner/")
+                k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")
             },
         }
         for name in _ROW_METRICS:
             row[name] = (
-                float(trial.metrics.get_last_value(name))
-                if trial.metrics.exists(name)
-                else None
+                float(trial.metrics.get_last_value(name)) if trial.metrics.exists(name) else None
             )
         row["status"] = _status(trial, row)
         rows.append(row)

@@ -52,21 +52,21 @@ class _MemoryAwareTuner:
     ):
         if kwargs.get("objective") is not None:
             raise _checks.invalid(
-                "objective", f"None: the memory-aware tuners maximise "
-                f"{OBJECTIVE!r} (see keras_specnet.tuning)", kwargs["objective"],
+                "objective",
+                f"None: the memory-aware tuners maximise {OBJECTIVE!r} (see keras_specnet.tuning)",
+                kwargs["objective"],
             )
         if not isinstance(hypermodel, keras_tuner.HyperModel):
             raise _checks.invalid(
-                "hypermodel", "a keras_tuner.HyperModel (e.g. SpecNetHyperModel)",
+                "hypermodel",
+                "a keras_tuner.HyperModel (e.g. SpecNetHyperModel)",
                 hypermodel,
             )
         memory_budget, memory_weight, time_budget = _check_objective(
             memory_budget, memory_weight, time_budget, memory
         )
         if accuracy_metric is not None and not isinstance(accuracy_metric, str):
-            raise _checks.invalid(
-                "accuracy_metric", "None or a metric name", accuracy_metric
-            )
+            raise _checks.invalid("accuracy_metric", "None or a metric name", accuracy_metric)
         self.settings = {
             "memory_budget": memory_budget,
             "memory_weight": memory_weight,
@@ -84,8 +84,7 @@ class _MemoryAwareTuner:
     def run_trial(self, trial, *args, **kwargs):
         accuracy_metric = self.settings["accuracy_metric"] or (
             "val_accuracy"
-            if kwargs.get("validation_data") is not None
-            or kwargs.get("validation_split")
+            if kwargs.get("validation_data") is not None or kwargs.get("validation_split")
             else "accuracy"
         )
         meter = _TrialMeter(self.settings, accuracy_metric, _first_batch(args, kwargs))
@@ -163,9 +162,7 @@ class MemoryAwareRandomSearch(_MemoryAwareTuner, keras_tuner.RandomSearch):
     __doc__ = _DOC.format(base="RandomSearch")
 
 
-class MemoryAwareBayesianOptimization(
-    _MemoryAwareTuner, keras_tuner.BayesianOptimization
-):
+class MemoryAwareBayesianOptimization(_MemoryAwareTuner, keras_tuner.BayesianOptimization):
     __doc__ = _DOC.format(base="BayesianOptimization")
 
 
