@@ -41,9 +41,9 @@ data:
 
 demo: $(STAMP) data
 	$(PY) -m keras_specnet train --model lenet5 --dataset fashion_mnist \
-	  --epochs $(DEMO_EPOCHS) --output $(RUNS)/lenet5.json
+	  --epochs $(DEMO_EPOCHS) --verbose 2 --output $(RUNS)/lenet5.json
 	$(PY) -m keras_specnet train --model spec_lenet5 --dataset fashion_mnist \
-	  --epochs $(DEMO_EPOCHS) --output $(RUNS)/spec_lenet5.json
+	  --epochs $(DEMO_EPOCHS) --verbose 2 --output $(RUNS)/spec_lenet5.json
 	@echo
 	$(PY) -m keras_specnet report $(RUNS)/lenet5.json $(RUNS)/spec_lenet5.json
 
