@@ -31,6 +31,7 @@ def _code_cells(path):
             yield source, "parameters" in cell["metadata"].get("tags", [])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not _fashion_mnist_available(),
     reason="Fashion-MNIST is not available offline (apt-get install dataset-fashion-mnist)",
