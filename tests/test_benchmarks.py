@@ -37,7 +37,14 @@ def _in_process(monkeypatch, calls):
 
 
 def test_every_benchmark_runs_through_the_shared_runner():
-    assert set(bench.BENCHMARKS) == {"memory", "butterfly", "held-bytes", "spectra", "trace-time"}
+    assert set(bench.BENCHMARKS) == {
+        "memory",
+        "butterfly",
+        "held-bytes",
+        "spectra",
+        "trace-time",
+        "speed",
+    }
     for name, module_name in bench.BENCHMARKS.items():
         module = importlib.import_module(module_name)
         assert callable(module.add_arguments) and callable(module.main), name

@@ -17,4 +17,5 @@ BENCHMARKS = {
     "held-bytes": "keras_specnet.bench.held_bytes",
     "spectra": "keras_specnet.bench.spectra",
     "trace-time": "keras_specnet.bench.trace_time",
+    "speed": "keras_specnet.bench.speed",
 }
