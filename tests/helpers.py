@@ -84,6 +84,9 @@ def run_layer_test(layer, data, tmp_path):
         layer: a new, unbuilt layer.
         data: its input, an array or a list of arrays.
         tmp_path: a folder for the saved files.
+
+    Returns:
+        The layer loaded back from the `.keras` file.
     """
     import keras
 
@@ -111,3 +114,4 @@ def run_layer_test(layer, data, tmp_path):
     fresh = keras.Model(inputs, type(layer).from_config(layer.get_config())(inputs))
     fresh.load_weights(weights)
     np.testing.assert_array_equal(_outputs(fresh, data), _outputs(model, data))
+    return loaded.layers[-1]

@@ -115,7 +115,8 @@ def test_every_public_layer_has_a_serialisation_case():
 @pytest.mark.parametrize("name", CASES)
 def test_serialisation_round_trips(name, tmp_path):
     layer, data = _layer_cases()[name]
-    run_layer_test(layer, data, tmp_path)
+    loaded = run_layer_test(layer, data, tmp_path)
+    assert loaded.get_config() == layer.get_config()
 
 
 @pytest.mark.parametrize(
