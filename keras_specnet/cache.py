@@ -87,15 +87,25 @@ def _chunk_bounds(batch, chunks):
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def recompute_from_compressed(fn, inputs, params, cache, cache_dtype="float32", chunks=1):
-    """`fn(inputs, *params)`, whose backward pass keeps a compressed `inputs`.
+def recompute_from_compressed(
+    fn, inputs, params, cache, cache_dtype="float32", chunks=1, prepare=None
+):
+    """`fn(inputs, *prepare(params, inputs))`, whose backward pass keeps a compressed `inputs`.
 
     The backward pass decompresses the input, runs `fn` again under a
     gradient tape and returns the gradients for `inputs` and each of
-    `params`: the same gradients as plain autodiff of `fn`, computed from
-    what was kept (exactly, with `cache_dtype="float32"`). `fn` must make any
-    work that depends only on `params` (the kernel spectrum) depend on its
-    input, so that a compiled step does not compute it early and hold it.
+    `params`: the same gradients as plain autodiff, computed from what was
+    kept (exactly, with `cache_dtype="float32"`).
+
+    `prepare(params, after)` computes, from the weights alone, what `fn`
+    needs of them (a kernel spectrum): once per pass, shared by every slice
+    of the batch, and never held from the forward to the backward pass. It
+    must make that work wait for the tensor `after` (the input in the
+    forward pass, the upstream gradient in the backward pass), so that a
+    compiled step does not compute it early and hold it. The backward pass
+    computes it once, and takes each slice's gradient with respect to it
+    back to the weights through `prepare` (a small product for a kernel
+    spectrum). Without `prepare`, `fn` gets the weights.
 
     With `chunks > 1` the batch is split into that many slices, run one
     after the other (control dependencies order them) in the forward pass
@@ -106,15 +116,22 @@ def recompute_from_compressed(fn, inputs, params, cache, cache_dtype="float32", 
     independently.
 
     Args:
-        fn: the forward function.
+        fn: the forward function of a slice, `fn(inputs, *prepared)`.
         inputs: a real or a spectral tensor.
         params: a list of tensors (weights).
         cache: one of `CACHES`; `"none"` calls `fn` under plain autodiff.
         cache_dtype: dtype of the kept values of a spectral input.
         chunks: int >= 1, number of slices of the batch.
+        prepare: optional `prepare(params, after)`, returning a list of
+            tensors. Defaults to passing `params` to `fn` as they are.
     """
+    if prepare is None:
+
+        def prepare(weights, after):
+            return list(weights)
+
     if cache == "none":
-        return fn(inputs, *params)
+        return fn(inputs, *prepare(list(params), inputs))
     spectral = inputs.dtype.is_complex
     # Read the weights here: a variable read inside `forward` would make
     # tf.custom_gradient track it separately.
@@ -127,11 +144,12 @@ def recompute_from_compressed(fn, inputs, params, cache, cache_dtype="float32", 
         x = tf.stop_gradient(x)
         weights = [tf.stop_gradient(w) for w in weights]
         bounds = _chunk_bounds(tf.shape(x)[0], chunks)
+        prepared = prepare(weights, x)
         outs, saved, done = [], [], []
         for start, stop in bounds:
             with tf.control_dependencies(done):
                 part = x[start:stop] if chunks > 1 else tf.identity(x)
-            out = fn(part, *weights)
+            out = fn(part, *prepared)
             kept = compress(part, cache, cache_dtype) if spectral else ()
             outs.append(out)
             saved.append(kept)
@@ -139,6 +157,9 @@ def recompute_from_compressed(fn, inputs, params, cache, cache_dtype="float32", 
         # A real input (a network's first layer) is kept as it is.
 
         def backward(grad):
+            with tf.GradientTape(persistent=chunks > 1) as weights_tape:
+                weights_tape.watch(weights)
+                again_prepared = prepare(weights, grad)
             grads_x, grads_w, done = [], None, [grad]
             for i, (start, stop) in enumerate(bounds):
                 with tf.control_dependencies(done):
@@ -148,10 +169,22 @@ def recompute_from_compressed(fn, inputs, params, cache, cache_dtype="float32", 
                         again = x[start:stop] if chunks > 1 else tf.identity(x)
                     upstream = grad[start:stop] if chunks > 1 else grad
                 with tf.GradientTape() as tape:
-                    tape.watch([again, *weights])
-                    recomputed = fn(again, *weights)
-                grad_x, *grad_w = tape.gradient(
-                    recomputed, [again, *weights], output_gradients=upstream
+                    tape.watch([again, *again_prepared])
+                    recomputed = fn(again, *again_prepared)
+                grad_x, *grad_p = tape.gradient(
+                    recomputed,
+                    [again, *again_prepared],
+                    output_gradients=upstream,
+                    unconnected_gradients=tf.UnconnectedGradients.ZERO,
+                )
+                # Back to the weights slice by slice: a running sum of the
+                # gradients of what `prepare` returned would hold two more
+                # copies of it.
+                grad_w = weights_tape.gradient(
+                    again_prepared,
+                    weights,
+                    output_gradients=grad_p,
+                    unconnected_gradients=tf.UnconnectedGradients.ZERO,
                 )
                 grads_x.append(grad_x)
                 grads_w = grad_w if grads_w is None else [a + b for a, b in zip(grads_w, grad_w)]

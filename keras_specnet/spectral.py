@@ -79,6 +79,28 @@ def same_padding_offset(size, kernel, stride=1):
     return total // 2
 
 
+def _rfft2d(x, fft_size):
+    """Orthonormal half spectrum, channels first: `(batch, C, P, Q // 2 + 1)`."""
+    rows, cols = fft_size
+    x = tf.transpose(tf.cast(x, tf.float32), (0, 3, 1, 2))
+    # Padded here rather than by `fft_length`, which fails on an empty
+    # batch (an empty slice of a batch cut into `batch_chunks`).
+    height, width = int(x.shape[2]), int(x.shape[3])
+    x = tf.pad(x, ((0, 0), (0, 0), (0, rows - height), (0, cols - width)))
+    z = tf.signal.rfft2d(x, fft_length=(rows, cols))
+    return z * tf.cast(1.0 / math.sqrt(rows * cols), tf.complex64)
+
+
+def _irfft2d(z, fft_size, size, strides):
+    """The NHWC map of a channels-first half spectrum `(batch, C, P, Q // 2 + 1)`."""
+    rows, cols = fft_size
+    height, width = size
+    x = tf.signal.irfft2d(z, fft_length=(rows, cols))
+    x = x[:, :, : height : strides[0], : width : strides[1]]
+    x = x * math.sqrt(rows * cols)
+    return tf.transpose(x, (0, 2, 3, 1))
+
+
 def to_spectral(x, fft_size):
     """Orthonormal half spectrum of a real NHWC map zero-padded to `fft_size`.
 
@@ -89,15 +111,7 @@ def to_spectral(x, fft_size):
     Returns:
         A spectral tensor `(batch, P, Q // 2 + 1, C)`.
     """
-    rows, cols = fft_size
-    x = tf.transpose(tf.cast(x, tf.float32), (0, 3, 1, 2))
-    # Padded here rather than by `fft_length`, which fails on an empty
-    # batch (an empty slice of a batch cut into `batch_chunks`).
-    height, width = int(x.shape[2]), int(x.shape[3])
-    x = tf.pad(x, ((0, 0), (0, 0), (0, rows - height), (0, cols - width)))
-    z = tf.signal.rfft2d(x, fft_length=(rows, cols))
-    z = z * tf.cast(1.0 / math.sqrt(rows * cols), tf.complex64)
-    return tf.transpose(z, (0, 2, 3, 1))
+    return tf.transpose(_rfft2d(x, fft_size), (0, 2, 3, 1))
 
 
 def to_spatial(z, size, strides=(1, 1)):
@@ -112,15 +126,49 @@ def to_spatial(z, size, strides=(1, 1)):
     Returns:
         A float32 tensor `(batch, ceil(H / s0), ceil(W / s1), C)`.
     """
-    rows, cols = fft_size_of(z.shape)
-    height, width = size
-    x = tf.signal.irfft2d(tf.transpose(z, (0, 3, 1, 2)), fft_length=(rows, cols))
-    x = x[:, :, : height : strides[0], : width : strides[1]]
-    x = x * math.sqrt(rows * cols)
-    return tf.transpose(x, (0, 2, 3, 1))
+    return _irfft2d(tf.transpose(z, (0, 3, 1, 2)), fft_size_of(z.shape), size, strides)
 
 
-@functools.lru_cache(maxsize=256)
+# Frequency-major parts: a spectral layer's internal layout. The real and
+# imaginary parts of a spectrum, each `(F, batch, C)` with the
+# `F = P * (Q // 2 + 1)` frequencies row-major: the per-frequency product is
+# then a batched matrix product, and the element-wise maps that follow it
+# need no complex tensor.
+
+
+def _split(z):
+    return tf.math.real(z), tf.math.imag(z)
+
+
+def frequency_major(z):
+    """The frequency-major parts of a spectral tensor."""
+    _, rows, half, channels = z.shape
+    z = tf.reshape(tf.transpose(z, (1, 2, 0, 3)), (rows * half, -1, channels))
+    return _split(z)
+
+
+def frequency_major_of_map(x, fft_size):
+    """The frequency-major parts of `to_spectral(x, fft_size)`."""
+    z = tf.transpose(_rfft2d(x, fft_size), (2, 3, 0, 1))
+    return _split(tf.reshape(z, (-1, *z.shape[2:])))
+
+
+def _unflatten(real, imag, fft_size):
+    rows, cols = fft_size
+    return tf.reshape(tf.complex(real, imag), (rows, cols // 2 + 1, -1, real.shape[-1]))
+
+
+def from_frequency_major(real, imag, fft_size):
+    """The spectral tensor of frequency-major parts."""
+    return tf.transpose(_unflatten(real, imag, fft_size), (2, 0, 1, 3))
+
+
+def frequency_major_to_spatial(real, imag, fft_size, size, strides=(1, 1)):
+    """`to_spatial` of the spectral tensor of frequency-major parts."""
+    z = tf.transpose(_unflatten(real, imag, fft_size), (2, 3, 0, 1))
+    return _irfft2d(z, fft_size, size, strides)
+
+
 def _dft_rows(n, keep, kernel, offset):
     """`E[f, a] = exp(-2 pi i f (offset - a) / n)` for `f < keep`, `a < kernel`.
 
@@ -132,7 +180,21 @@ def _dft_rows(n, keep, kernel, offset):
     f = np.arange(keep)[:, None]
     a = np.arange(kernel)[None, :]
     phase = -2.0 * np.pi * ((f * (offset - a)) % n) / n
-    return np.exp(1j * phase).astype(np.complex64)
+    return np.exp(1j * phase)
+
+
+@functools.lru_cache(maxsize=256)
+def _kernel_dft(fft_size, kernel_size, offsets):
+    """The 2-D DFT of a `kh x kw` kernel as two real `(F, kh * kw)` matrices.
+
+    The real and the imaginary part: rows index the `F = P * (Q // 2 + 1)`
+    frequencies (row-major), columns the kernel's taps `(a, b)` row-major.
+    """
+    (rows, cols), (kh, kw) = fft_size, kernel_size
+    e_rows = _dft_rows(rows, rows, kh, offsets[0])
+    e_cols = _dft_rows(cols, cols // 2 + 1, kw, offsets[1])
+    m = np.einsum("pa,qb->pqab", e_rows, e_cols).reshape(-1, kh * kw)
+    return m.real.astype(np.float32), m.imag.astype(np.float32)
 
 
 def _real_to_complex(x):
@@ -147,10 +209,13 @@ def _real_to_complex(x):
 
 
 def kernel_spectrum(kernel, fft_size, offsets, after=None):
-    """Spectrum of a spatial `(kh, kw, in, out)` kernel, `(P, Q // 2 + 1, in, out)`.
+    """Spectrum of a spatial `(kh, kw, in, out)` kernel, in `spectral_product`'s layout.
 
-    Computed as two small DFTs along the kernel's rows and columns (the same
-    numbers as an FFT of the zero-padded kernel, without the padding).
+    The spectrum at the `F = P * (Q // 2 + 1)` frequencies of the half
+    plane, as its real and imaginary parts, each `(F, in, out)` (the
+    frequencies row-major, as in a spectral tensor). Computed as one real
+    matrix product with the kernel's DFT matrix (the same numbers as an FFT
+    of the zero-padded kernel, without the padding).
 
     Args:
         kernel: float tensor `(kh, kw, in, out)`, cross-correlation kernel as
@@ -162,22 +227,56 @@ def kernel_spectrum(kernel, fft_size, offsets, after=None):
         after: optional tensor the computation waits for. Inside a compiled
             step, work that depends only on weights may otherwise be run
             early and its result (often larger than an activation) held.
+
+    Returns:
+        A pair `(real, imag)` of float32 tensors `(F, in, out)`.
     """
     if after is not None:
         with tf.control_dependencies([after]):
             kernel = tf.identity(kernel)
-    rows, cols = fft_size
-    kh, kw = int(kernel.shape[0]), int(kernel.shape[1])
-    e_rows = tf.constant(_dft_rows(rows, rows, kh, offsets[0]))
-    e_cols = tf.constant(_dft_rows(cols, cols // 2 + 1, kw, offsets[1]))
-    k = _real_to_complex(tf.cast(kernel, tf.float32))
-    k = tf.einsum("pa,abio->pbio", e_rows, k)
-    return tf.einsum("qb,pbio->pqio", e_cols, k)
+    kh, kw, cin, cout = (int(d) for d in kernel.shape)
+    dft = _kernel_dft(tuple(fft_size), (kh, kw), tuple(offsets))
+    flat = tf.reshape(tf.cast(kernel, tf.float32), (kh * kw, cin * cout))
+    # One product per part: slices of a joint product would have gradients
+    # of the joint product's size each.
+    return tuple(tf.reshape(tf.matmul(tf.constant(m), flat), (-1, cin, cout)) for m in dft)
+
+
+@tf.custom_gradient
+def product_parts(real, imag, k):
+    """`spectral_product` on frequency-major parts; returns the output's parts.
+
+    Four real batched matrix products per frequency, `ac - bd` and
+    `ad + bc` for `z = a + ib` and `k = c + id`. (Gauss's three-product form
+    needs `c + d`, a tensor of the kernel spectrum's size, for every slice
+    of a batch, which costs more than the product it saves when the slices
+    are small.) The gradient is written out so that each of the kernel's two
+    parts gets its gradient from one product, with no other tensor of the
+    kernel spectrum's size (the batch and the two parts of the input are
+    stacked instead, slices of the batch being small).
+    """
+    c, d = k
+    out_real = tf.matmul(real, c) - tf.matmul(imag, d)
+    out_imag = tf.matmul(real, d) + tf.matmul(imag, c)
+
+    def grad(g_real, g_imag):
+        grad_real = tf.matmul(g_real, c, transpose_b=True) + tf.matmul(g_imag, d, transpose_b=True)
+        grad_imag = tf.matmul(g_imag, c, transpose_b=True) - tf.matmul(g_real, d, transpose_b=True)
+        both = tf.concat([real, imag], axis=1)
+        grad_c = tf.matmul(both, tf.concat([g_real, g_imag], axis=1), transpose_a=True)
+        grad_d = tf.matmul(both, tf.concat([g_imag, -g_real], axis=1), transpose_a=True)
+        return grad_real, grad_imag, (grad_c, grad_d)
+
+    return (out_real, out_imag), grad
 
 
 def spectral_product(z, k):
-    """Per-frequency channel mixing: `Y[b, p, q, o] = sum_i Z[b, p, q, i] K[p, q, i, o]`."""
-    return tf.einsum("bpqi,pqio->bpqo", z, k)
+    """Per-frequency channel mixing: `Y[b, p, q, o] = sum_i Z[b, p, q, i] K[p, q, i, o]`.
+
+    `k` is a kernel spectrum as `kernel_spectrum` returns it.
+    """
+    real, imag = product_parts(*frequency_major(z), k)
+    return from_frequency_major(real, imag, fft_size_of(z.shape))
 
 
 def add_bias(z, bias):
@@ -189,6 +288,23 @@ def add_bias(z, bias):
     return z + _real_to_complex(dc)
 
 
+def add_bias_parts(real, bias, fft_size):
+    """`add_bias` on the real frequency-major part (the DC term is frequency 0)."""
+    rows, cols = fft_size
+    # After `real`: a tensor made from a weight alone may otherwise be made
+    # early in a compiled step, and held until the backward pass.
+    with tf.control_dependencies([real]):
+        dc = tf.reshape(tf.cast(bias, tf.float32) * math.sqrt(rows * cols), (1, 1, -1))
+    return real + tf.pad(dc, ((0, int(real.shape[0]) - 1), (0, 0), (0, 0)))
+
+
+def threshold_parts(real, imag, beta):
+    """`threshold` on frequency-major parts."""
+    if beta == 0:
+        return real, imag
+    return _keep_parts(real, imag, real * real + imag * imag > beta * beta)
+
+
 def threshold(z, beta):
     """Zeroes the entries with `|z| <= beta` (no-op for `beta == 0`)."""
     if beta == 0:
@@ -197,7 +313,7 @@ def threshold(z, beta):
     return _keep_where(z, re * re + im * im > beta * beta)
 
 
-# The two element-wise maps below have hand-written gradients for memory:
+# The element-wise maps below have hand-written gradients for memory:
 # TensorFlow's own gradients of `tf.where`, `tf.math.real` and
 # `tf.math.imag` build `zeros_like` tensors of the batch's (static) shape,
 # which a compiled function's constant folding turns into constants that it
@@ -214,6 +330,16 @@ def _keep_where(z, keep):
         return tf.where(keep, upstream, zero), None
 
     return tf.where(keep, z, zero), grad
+
+
+@tf.custom_gradient
+def _keep_parts(real, imag, keep):
+    zero = tf.constant(0, real.dtype)
+
+    def grad(g_real, g_imag):
+        return tf.where(keep, g_real, zero), tf.where(keep, g_imag, zero), None
+
+    return (tf.where(keep, real, zero), tf.where(keep, imag, zero)), grad
 
 
 @tf.custom_gradient

@@ -1,5 +1,10 @@
 """The spectral layers' backward-pass cache: same gradients, fewer bytes."""
 
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -178,13 +183,40 @@ def test_bitmask_holds_fewer_bytes_than_autodiff_and_the_spatial_twin():
     assert held["bitmask"] < held["sparse_tensor"], held
 
 
+_STEP = """
+import json, sys
+sys.path.insert(0, {tests!r})
+import numpy as np
+import tensorflow as tf
+# One op at a time: the peak then does not depend on which ops the
+# scheduler happens to run side by side.
+tf.config.threading.set_inter_op_parallelism_threads(1)
+from keras_specnet import memory
+from test_cache import SHAPE, _block_model
+
+x = np.random.default_rng(3).standard_normal(SHAPE).astype("float32")
+y = np.arange(SHAPE[0]) % 2
+print(json.dumps(memory.step_peak(_block_model("bitmask", batch_chunks={chunks}), x, y)))
+"""
+
+
+def _step_bytes(chunks):
+    # A fresh process for each count: what an earlier model left to the
+    # allocator (its free lists, its fragmentation) must not enter the peak.
+    script = _STEP.format(tests=os.path.dirname(os.path.abspath(__file__)), chunks=chunks)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_CPU_ALLOCATOR_USE_BFC="true"),
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])["step_bytes"]
+
+
+@pytest.mark.slow  # two fresh processes
 def test_batch_chunks_lower_the_step_peak():
-    x = np.random.default_rng(3).standard_normal(SHAPE).astype("float32")
-    y = np.arange(SHAPE[0]) % 2
-    step = {
-        chunks: memory.step_peak(_block_model("bitmask", batch_chunks=chunks), x, y)["step_bytes"]
-        for chunks in [1, 4]
-    }
+    step = {chunks: _step_bytes(chunks) for chunks in [1, 4]}
     # The backward pass's recomputation and gradients at a quarter of the
     # batch: its intermediates (several dense spectra) shrink fourfold,
     # while the full-batch gradients between layers stay.

@@ -3,6 +3,7 @@
 import collections
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_specnet import _checks, spectral
@@ -245,31 +246,45 @@ class SpectralConv2D(keras.layers.Layer):
         )
         return _Plan(fft_size, offsets, crop)
 
-    def _forward(self, inputs, kernel, *bias, plan, is_spectral):
-        """The layer's maths, from its input and weights to its output."""
-        z = inputs if is_spectral else spectral.to_spectral(inputs, plan.fft_size)
-        k = spectral.kernel_spectrum(kernel, plan.fft_size, plan.offsets, after=inputs)
-        y = spectral.spectral_product(z, k)
+    def _prepare(self, weights, after, plan):
+        """What the forward pass needs of the weights: the kernel's spectrum."""
+        kernel, *bias = weights
+        return [*spectral.kernel_spectrum(kernel, plan.fft_size, plan.offsets, after), *bias]
+
+    def _forward(self, inputs, k_real, k_imag, *bias, plan, is_spectral):
+        """The layer's maths, from its input and kernel spectrum to its output.
+
+        Works on the frequency-major parts of the spectrum (see
+        `keras_specnet.spectral`) from the product to the output.
+        """
+        if is_spectral:
+            real, imag = spectral.frequency_major(inputs)
+        else:
+            real, imag = spectral.frequency_major_of_map(inputs, plan.fft_size)
+        real, imag = spectral.product_parts(real, imag, (k_real, k_imag))
         if bias:
-            y = spectral.add_bias(y, bias[0])
-        y = spectral.threshold(y, self.beta)
+            real = spectral.add_bias_parts(real, bias[0], plan.fft_size)
+        real, imag = spectral.threshold_parts(real, imag, self.beta)
         if self.activation == "spectral_tanh":
-            y = spectral.spectral_tanh(y)
+            real, imag = tf.tanh(real), tf.tanh(imag)
         if self.output_domain == "spectral":
-            return y
-        return spectral.to_spatial(y, plan.crop, self.strides)
+            return spectral.from_frequency_major(real, imag, plan.fft_size)
+        return spectral.frequency_major_to_spatial(
+            real, imag, plan.fft_size, plan.crop, self.strides
+        )
 
     def call(self, inputs):
         is_spectral = spectral.is_spectral(inputs)
         plan = self._plan(inputs.shape, is_spectral)
         weights = [self.kernel] + ([self.bias] if self.use_bias else [])
         out = _cache_module.recompute_from_compressed(
-            lambda x, *w: self._forward(x, *w, plan=plan, is_spectral=is_spectral),
+            lambda x, *k: self._forward(x, *k, plan=plan, is_spectral=is_spectral),
             inputs,
             weights,
             self.cache,
             self.cache_dtype,
             self.batch_chunks,
+            prepare=lambda w, after: self._prepare(w, after, plan),
         )
         if self.output_domain == "spectral":
             return out
