@@ -39,13 +39,18 @@ data:
 	  echo "no apt-get here: TFDS will be tried, or pass --data-dir (docs/data.md)"; \
 	fi
 
+# Ends with its own wall time (the two trainings and the report).
 demo: $(STAMP) data
+	@start=$$(date +%s); \
 	$(PY) -m keras_specnet train --model lenet5 --dataset fashion_mnist \
-	  --epochs $(DEMO_EPOCHS) --verbose 2 --output $(RUNS)/lenet5.json
+	  --epochs $(DEMO_EPOCHS) --verbose 2 --output $(RUNS)/lenet5.json && \
 	$(PY) -m keras_specnet train --model spec_lenet5 --dataset fashion_mnist \
-	  --epochs $(DEMO_EPOCHS) --verbose 2 --output $(RUNS)/spec_lenet5.json
-	@echo
-	$(PY) -m keras_specnet report $(RUNS)/lenet5.json $(RUNS)/spec_lenet5.json
+	  --epochs $(DEMO_EPOCHS) --verbose 2 --output $(RUNS)/spec_lenet5.json && \
+	echo && \
+	$(PY) -m keras_specnet report $(RUNS)/lenet5.json $(RUNS)/spec_lenet5.json; \
+	status=$$?; \
+	echo "make demo: wall time $$(( $$(date +%s) - start )) s"; \
+	exit $$status
 
 # The paper's architectures and their SpecNet twins, each pair with the same
 # budget (a subset of Fashion-MNIST, small widths for 2 CPU cores).

@@ -149,8 +149,9 @@ def frequency_major(z):
 
 def frequency_major_of_map(x, fft_size):
     """The frequency-major parts of `to_spectral(x, fft_size)`."""
+    rows, cols = fft_size
     z = tf.transpose(_rfft2d(x, fft_size), (2, 3, 0, 1))
-    return _split(tf.reshape(z, (-1, *z.shape[2:])))
+    return _split(tf.reshape(z, (rows * (cols // 2 + 1), -1, z.shape[-1])))
 
 
 def _unflatten(real, imag, fft_size):

@@ -208,5 +208,5 @@ def test_real_run_on_a_tiny_block(suite, tmp_path):
         assert entries[1]["ratio"] > 0
     else:
         pieces = entries[0]["pieces"]
-        assert "rfft2d (to_spectral)" in pieces and "forward recomputed in backward" in pieces
+        assert "rfft2d to frequency-major" in pieces and "forward recomputed in backward" in pieces
         assert all(v is not None and v > 0 for v in pieces.values())

@@ -200,3 +200,29 @@ def test_output_shape_and_compute_output_shape():
     spatial = SpectralConv2D(5, 3, strides=2, output_domain="spatial")
     assert spatial.compute_output_shape((None, 7, 9, 1)) == (None, 4, 5, 5)
     assert spatial(np.zeros((2, 7, 9, 1), "float32")).shape == (2, 4, 5, 5)
+
+
+@pytest.mark.parametrize("cache", ["bitmask", "none"])
+@pytest.mark.parametrize("spectral_in", [False, True])
+def test_unknown_batch_size_in_a_compiled_function(cache, spectral_in):
+    # As `model.fit` traces its step for a last, smaller batch: the batch
+    # dimension is None inside the graph.
+    x = np.random.default_rng(5).standard_normal((6, 9, 8, 3)).astype("float32")
+    if spectral_in:
+        x = spectral.to_spectral(x, (11, 10))
+    layer = SpectralConv2D(4, 3, beta=0.05, activation="spectral_tanh", cache=cache)
+    layer.build(x.shape)
+    shape = (None, *x.shape[1:])
+
+    def loss_and_grads(inputs):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            out = layer(inputs)
+            loss = tf.reduce_sum(tf.abs(out) ** 2)
+        return loss, tape.gradient(loss, [inputs, layer.kernel])
+
+    compiled = tf.function(loss_and_grads, input_signature=[tf.TensorSpec(shape, x.dtype)])
+    got, expected = compiled(tf.constant(x)), loss_and_grads(tf.constant(x))
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-5)
+    for g, e in zip(got[1], expected[1]):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5)

@@ -270,8 +270,11 @@ def _pieces(config):
     x = tf.constant(_random_images(config, config["shape"])[0])
     h, w = config["shape"][:2]
     # Looked up by name: a renamed function shows as missing in the table.
-    names = "to_spectral kernel_spectrum spectral_product add_bias threshold spectral_tanh"
-    fns = {n: getattr(sp, n, None) for n in names.split() + ["to_spatial"]}
+    names = (
+        "frequency_major_of_map kernel_spectrum product_parts add_bias_parts threshold_parts"
+        " frequency_major from_frequency_major to_spatial"
+    )
+    fns = {n: getattr(sp, n, None) for n in names.split()}
     fns.update({n: getattr(cache_module, n, None) for n in ("compress", "decompress")})
     pieces = {"(missing: " + " ".join(n for n, f in fns.items() if f is None) + ")": None}
     if None in fns.values():
@@ -283,15 +286,22 @@ def _pieces(config):
     beta, mode = config["beta"], _cache_args(config)
     cache, dtype = mode["cache"], mode["cache_dtype"]
 
-    def linear(z, kernel, bias, off):
-        return sp.add_bias(sp.spectral_product(z, sp.kernel_spectrum(kernel, fft, off)), bias)
+    # The layers' own path: frequency-major parts from the product to the
+    # activation, the documented spectral layout between the layers.
+    def linear(parts, kernel, bias, off):
+        real, imag = sp.product_parts(*parts, sp.kernel_spectrum(kernel, fft, off))
+        return sp.add_bias_parts(real, bias, fft), imag
 
-    def act(y):
-        return sp.spectral_tanh(sp.threshold(y, beta))
+    def act(parts):
+        real, imag = sp.threshold_parts(*parts, beta)
+        return tf.tanh(real), tf.tanh(imag)
 
     def forward(x, k1, b1, k2, b2):
-        z1 = act(linear(sp.to_spectral(x, fft), k1, b1, off1))
-        z2 = act(linear(z1, k2, b2, off2))
+        z1 = sp.from_frequency_major(
+            *act(linear(sp.frequency_major_of_map(x, fft), k1, b1, off1)), fft
+        )
+        z2 = act(linear(sp.frequency_major(z1), k2, b2, off2))
+        z2 = sp.from_frequency_major(*z2, fft)
         return tf.nn.max_pool2d(sp.to_spatial(z2, (h, w)), 2, 2, "SAME")
 
     def round_trip(z):
@@ -299,26 +309,41 @@ def _pieces(config):
 
     k1, b1, k2, b2 = (tf.convert_to_tensor(v) for v in (*conv1.weights, *conv2.weights))
     s1, s2 = sp.kernel_spectrum(k1, fft, off1), sp.kernel_spectrum(k2, fft, off2)
-    z0 = sp.to_spectral(x, fft)
-    y1 = sp.add_bias(sp.spectral_product(z0, s1), b1)
-    y2 = sp.add_bias(sp.spectral_product(act(y1), s2), b2)
-    z1, z2 = act(y1), act(y2)
+    p0 = sp.frequency_major_of_map(x, fft)
+    y1 = linear(p0, k1, b1, off1)
+    p1 = act(y1)
+    y2 = linear(p1, k2, b2, off2)
+    z1, z2 = sp.from_frequency_major(*p1, fft), sp.from_frequency_major(*act(y2), fft)
     both, fwd = _timer(config, True), _timer(config, False)
 
     def spectra(a, b):
-        return sp.kernel_spectrum(a, fft, off1), sp.kernel_spectrum(b, fft, off2)
+        return (*sp.kernel_spectrum(a, fft, off1), *sp.kernel_spectrum(b, fft, off2))
 
-    def products(z, k, b, y, kk, bb):
-        return sp.add_bias(sp.spectral_product(z, k), b), sp.add_bias(
-            sp.spectral_product(y, kk), bb
+    def products(r0, i0, c1, d1, b1, r1, i1, c2, d2, b2):
+        out1 = sp.product_parts(r0, i0, (c1, d1))
+        out2 = sp.product_parts(r1, i1, (c2, d2))
+        return (
+            sp.add_bias_parts(out1[0], b1, fft),
+            out1[1],
+            sp.add_bias_parts(out2[0], b2, fft),
+            out2[1],
+        )
+
+    def layouts(a, b, z):
+        # Out of the first layer's parts, into the second's, out of its parts.
+        return (
+            sp.from_frequency_major(a, b, fft),
+            sp.frequency_major(z),
+            sp.from_frequency_major(a, b, fft),
         )
 
     cached = cache != "none"
     return {
-        "rfft2d (to_spectral)": both(lambda x: sp.to_spectral(x, fft), x),
+        "rfft2d to frequency-major": both(lambda x: sp.frequency_major_of_map(x, fft), x),
         "kernel spectra (2)": both(spectra, k1, k2),
-        "products + bias (2)": both(products, z0, s1, b1, z1, s2, b2),
-        "threshold + tanh (2)": both(lambda a, b: (act(a), act(b)), y1, y2),
+        "products + bias (2)": both(products, *p0, *s1, b1, *p1, *s2, b2),
+        "threshold + tanh (2)": both(lambda a, b, c, d: (*act((a, b)), *act((c, d))), *y1, *y2),
+        "layout changes (3)": both(layouts, *p1, z1),
         "irfft2d + crop (to_spatial)": both(lambda z: sp.to_spatial(z, (h, w)), z2),
         "max pooling": both(lambda t: tf.nn.max_pool2d(t, 2, 2, "SAME"), sp.to_spatial(z2, (h, w))),
         "cache compress + decompress (2)": (
