@@ -71,9 +71,12 @@ def decompress(saved, cache, cache_dtype="float32"):
         return tf.sparse.to_dense(tf.SparseTensor(first, values, shape))
     size = tf.reduce_prod(shape)
     bits = tf.bitwise.bitwise_and(first[:, None], _BITS) > 0
-    keep = tf.reshape(bits, [-1])[:size]
-    flat = tf.scatter_nd(tf.where(keep), values, tf.reshape(size, [1]))
-    return tf.reshape(flat, shape)
+    keep = tf.cast(tf.reshape(bits, [-1])[:size], tf.int32)
+    # Each kept entry's rank among the kept ones (from 1), 0 elsewhere: one
+    # gather from the values behind a leading zero fills the dense tensor.
+    rank = tf.cumsum(keep) * keep
+    values = tf.concat([tf.zeros([1], values.dtype), values], axis=0)
+    return tf.reshape(tf.gather(values, rank), shape)
 
 
 def saved_bytes(saved):

@@ -34,6 +34,16 @@ def test_compress_round_trip(mode, dtype):
         np.testing.assert_array_equal(back == 0, z.numpy() == 0)
 
 
+@pytest.mark.parametrize("mode", ["bitmask", "sparse_tensor"])
+@pytest.mark.parametrize("shape", [(0, 5, 3, 2), (3, 5, 3, 2)])
+def test_compress_round_trip_with_nothing_kept(mode, shape):
+    # An empty batch slice, and a spectrum the threshold zeroed entirely.
+    z = tf.zeros(shape, tf.complex64)
+    back = cache.decompress(cache.compress(z, mode), mode)
+    assert back.dtype == tf.complex64 and tuple(back.shape) == shape
+    assert not np.any(back.numpy())
+
+
 def test_bitmask_is_smaller_than_dense_and_sparse_tensor():
     z = _spectral_input(shape=(4, 16, 16, 8), beta=0.5)
     dense = int(tf.size(z)) * 8
