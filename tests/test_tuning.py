@@ -377,6 +377,36 @@ def test_out_of_memory_trials_are_recorded_and_the_search_goes_on(tmp_path):
     assert "OOM when allocating" in trial.message
 
 
+class _PoisonAfterFirstBatch(keras.callbacks.Callback):
+    """Sets the classifier's kernel to NaN after the first batch: the loss goes NaN."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 0:
+            kernel = self.model.layers[-1].kernel
+            kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+
+def test_a_trial_whose_loss_is_not_finite_fails_without_a_score(tmp_path):
+    tuner = tuning.make_tuner("random", _lenet(8), max_trials=1, directory=str(tmp_path))
+    x, y = _data(n=32, size=8)
+    tuner.search(
+        x,
+        y,
+        validation_data=(x[:16], y[:16]),
+        epochs=1,
+        batch_size=16,
+        verbose=0,
+        callbacks=[_PoisonAfterFirstBatch()],
+    )
+    (row,) = tuning.trials_table(tuner)
+    assert row["status"] == "failed"
+    assert row["score"] is None and row["val_accuracy"] is None
+    (trial,) = tuner.oracle.trials.values()
+    assert trial.status == "FAILED" and trial.score is None
+    assert "FailedTrialError" in trial.message
+    assert "`loss` is nan at batch 2 of epoch 1" in trial.message
+
+
 class _CountFits(keras.callbacks.Callback):
     fits = 0
 

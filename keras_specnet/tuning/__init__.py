@@ -12,7 +12,13 @@ Two `keras_tuner.HyperModel`s declare the search spaces
   Architecture Design", CVPR 2020, arXiv:1906.02256).
 
 Their models are the registry's spectral and butterfly entries
-(`keras_specnet.applications.registry`; `butterfly_models()`).
+(`keras_specnet.applications.registry`; `butterfly_models()`). Keras
+Tuner's own tuners take them as they are (`keras_tuner.RandomSearch(
+SpecNetHyperModel(...), objective="val_accuracy", ...)`); their `fit`
+passes every callback of the tuner and of `search` to `model.fit`, and
+fails a trial whose loss is NaN or infinite
+(`keras_tuner.errors.FailedTrialError`: recorded as `"FAILED"`, without a
+score).
 
 Three tuners run the search with Keras Tuner's own oracles and record the
 training memory of every trial (`keras_specnet.tuning.tuners`):

@@ -4,10 +4,18 @@ The models a hypermodel accepts, their width argument and their builder
 arguments all come from `keras_specnet.applications.registry`; every trial's
 model is built through the registry and compiled by
 `keras_specnet.training.compile_classifier`.
+
+The hypermodels work with any Keras Tuner tuner, Keras Tuner's own
+(`keras_tuner.RandomSearch`, `BayesianOptimization`, `Hyperband`, ...) as
+well as the memory-aware ones of `keras_specnet.tuning.tuners`. Their `fit`
+trains with every callback the tuner hands it, and fails a trial whose loss
+is not finite (`keras_tuner.errors.FailedTrialError`).
 """
 
+import math
 import numbers
 
+import keras
 import keras_tuner
 
 from keras_specnet import _checks, training
@@ -60,6 +68,42 @@ def _choices(name, values, expected, check):
     if not values or not all(_valid(check, v) for v in values) or len(set(values)) != len(values):
         raise _checks.invalid(name, f"a non-empty sequence of {expected}", values)
     return tuple(check(v) for v in values)
+
+
+class _FailOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises `keras_tuner.errors.FailedTrialError` on a NaN or infinite loss.
+
+    Checks the training loss after every batch and the training and
+    validation losses after every epoch. Keras Tuner records a trial that
+    raises `FailedTrialError` as `"FAILED"`, without a score and without
+    retrying it, so it never ranks among the best trials.
+
+    Args:
+        values: dict, the trial's hyper-parameter values (for the message).
+    """
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = dict(values)
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, ("loss",), f"batch {batch + 1} of epoch {self._epoch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, ("loss", "val_loss"), f"the end of epoch {epoch + 1}")
+
+    def _check(self, logs, names, when):
+        for name in names:
+            value = (logs or {}).get(name)
+            if value is not None and not math.isfinite(float(value)):
+                raise keras_tuner.errors.FailedTrialError(
+                    f"The trial's `{name}` is {float(value)} at {when}: the model "
+                    f"diverged with the hyper-parameters {self.values}."
+                )
 
 
 class _CompilingHyperModel(keras_tuner.HyperModel):
@@ -117,6 +161,36 @@ class _CompilingHyperModel(keras_tuner.HyperModel):
         model = self.spec.build(**kwargs, **self.model_kwargs)
         return training.compile_classifier(model, self.optimizer, learning_rate)
 
+    def fit(self, hp, model, *args, callbacks=None, **kwargs):
+        """Trains the trial's model: `model.fit(*args, **kwargs)`.
+
+        Every argument of the tuner's `search` reaches `model.fit`, and so
+        do all the callbacks the tuner passes: those given to `search` (e.g.
+        `keras.callbacks.EarlyStopping`) and the tuner's own (the checkpoint
+        of the trial's best epoch, the epoch reports). A callback that
+        fails the trial on a non-finite loss comes first.
+
+        Args:
+            hp: the trial's `keras_tuner.HyperParameters`.
+            model: the model `build(hp)` returned.
+            *args: positional arguments of `model.fit` (the data).
+            callbacks: list of Keras callbacks, or `None`.
+            **kwargs: further arguments of `model.fit` (`epochs`,
+                `validation_data`, `batch_size`, ...).
+
+        Returns:
+            The `History` of `model.fit`.
+
+        Raises:
+            keras_tuner.errors.FailedTrialError: when the training loss
+                (after any batch) or the training or validation loss (after
+                an epoch) is NaN or infinite. Keras Tuner then records the
+                trial as `"FAILED"`, without a score, and goes on with the
+                search.
+        """
+        guard = _FailOnNonFiniteLoss(hp.values)
+        return model.fit(*args, callbacks=[guard, *(callbacks or [])], **kwargs)
+
     def get_config(self):
         return {
             "class": type(self).__name__,
@@ -140,7 +214,11 @@ class SpecNetHyperModel(_CompilingHyperModel):
     `hp.Float("learning_rate", *learning_rate_range, sampling="log",
     default=learning_rate)`, builds the registered model with that `beta`
     and compiles it with `keras_specnet.training.compile_classifier`
-    (sparse categorical cross-entropy, accuracy).
+    (sparse categorical cross-entropy, accuracy). `fit(hp, model, ...)` is
+    `model.fit` with every callback the tuner passes, and fails the trial
+    (`keras_tuner.errors.FailedTrialError`) when a loss becomes NaN or
+    infinite. Any Keras Tuner tuner takes it, e.g.
+    `keras_tuner.RandomSearch(hypermodel, objective="val_accuracy")`.
 
     SpecNet: B. Guan et al., "SpecNet: Spectral Domain Convolutional Neural
     Network", arXiv:1905.10915.
@@ -266,7 +344,7 @@ class ButterflyHyperModel(_CompilingHyperModel):
     in the registry (`registry.spec(model).width_argument`: `alpha` for
     MobileNetV1, `scale` for ShuffleNetV2), plus the learning rate as in
     `SpecNetHyperModel`. It builds the registered model with those values
-    and compiles it.
+    and compiles it; `fit` is `SpecNetHyperModel`'s.
 
     Butterfly Transform: K. Alizadeh vahid et al., "Butterfly Transform: An
     Efficient FFT Based Neural Architecture Design", CVPR 2020,

@@ -99,16 +99,6 @@ class _MemoryAwareTuner:
                 "out_of_memory": 1.0,
             }
 
-    # The package's one override of a private Keras Tuner method. Keras
-    # Tuner's `Tuner._configure_tensorboard_dir` imports TensorBoard's
-    # hparams plugin on every trial, even when no callback is a TensorBoard
-    # callback, and TensorFlow does not install TensorBoard: that import
-    # would fail every trial. Only call it when a TensorBoard callback is
-    # there to use it.
-    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-        if any(isinstance(c, keras.callbacks.TensorBoard) for c in callbacks):
-            super()._configure_tensorboard_dir(callbacks, trial, execution)
-
     def get_state(self):
         state = super().get_state()
         state["memory_objective"] = self.settings
