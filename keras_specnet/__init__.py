@@ -16,6 +16,8 @@ imports neither TensorFlow nor Keras):
   Transform, and the model registry;
 - `keras_specnet.cache`: what spectral layers keep for the backward pass;
 - `keras_specnet.callbacks`: `MemoryProfiler`;
+- `keras_specnet.convert`: `spectralize(model)`, the SpecNet version of a
+  Keras model (also `keras_specnet.spectralize`);
 - `keras_specnet.datasets`: `load(name, split, batch_size, ...)`;
 - `keras_specnet.memory`: training-memory measurements;
 - `keras_specnet.spectral`: the spectral-tensor format;
@@ -55,6 +57,7 @@ _SUBMODULES = (
     "applications",
     "cache",
     "callbacks",
+    "convert",
     "datasets",
     "layers",
     "memory",
@@ -64,7 +67,13 @@ _SUBMODULES = (
     "utils",
 )
 
-__all__ = [*_SUBMODULES, "__version__"]
+#: Functions and classes that `keras_specnet.NAME` imports, with their module.
+_ATTRIBUTES = {
+    "spectralize": "convert",
+    "SpectralizeReport": "convert",
+}
+
+__all__ = [*_SUBMODULES, *_ATTRIBUTES, "__version__"]
 
 
 def _check_tensorflow():
@@ -131,8 +140,12 @@ def __getattr__(name):
     if name in _SUBMODULES:
         # import_module also sets the attribute, so this runs once per name.
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _ATTRIBUTES:
+        value = getattr(importlib.import_module(f"{__name__}.{_ATTRIBUTES[name]}"), name)
+        globals()[name] = value  # later look-ups skip __getattr__
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_SUBMODULES))
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_ATTRIBUTES))
