@@ -311,3 +311,50 @@ def test_bad_inputs_are_described():
         match=r"Expected 8 input channels, as when the layer was built. Received: input shape=\(2, 6\)",
     ):
         layer(np.ones((2, 6), "float32"))
+
+
+@pytest.mark.parametrize("shape", [(2, 12, 5, 3), (2, 12, 7), (3, 12)])
+@pytest.mark.parametrize("filters,recompute", [(12, True), (20, False)])
+def test_channels_first_is_channels_last_transposed(shape, filters, recompute):
+    rng = np.random.default_rng(4)
+    x_first = tf.constant(rng.standard_normal(shape).astype("float32"))
+    rank = len(shape)
+    to_last, to_first = [0, *range(2, rank), 1], [0, rank - 1, *range(1, rank - 1)]
+    x_last = tf.transpose(x_first, to_last)
+    last = ButterflyFusion(filters, base=4, recompute=recompute)
+    first = ButterflyFusion(filters, base=4, recompute=recompute, data_format="channels_first")
+    last(x_last)
+    first(x_first)
+    first.set_weights(last.get_weights())
+    assert first.compute_output_shape(x_first.shape) == (shape[0], filters, *shape[2:])
+    assert first.multiply_adds(x_first.shape) == last.multiply_adds(x_last.shape)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x_first, x_last])
+        got, want = first(x_first), last(x_last)
+        weights = tf.constant(rng.standard_normal(want.shape).astype("float32"))
+        loss_got = tf.reduce_sum(got * tf.transpose(weights, to_first))
+        loss_want = tf.reduce_sum(want * weights)
+    np.testing.assert_allclose(got.numpy(), tf.transpose(want, to_first).numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        tape.gradient(loss_got, x_first).numpy(),
+        tf.transpose(tape.gradient(loss_want, x_last), to_first).numpy(),
+        atol=1e-5,
+    )
+    for g, e in zip(
+        tape.gradient(loss_got, first.trainable_weights),
+        tape.gradient(loss_want, last.trainable_weights),
+    ):
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_channels_first_input_errors_name_the_channel_axis():
+    with pytest.raises(
+        ValueError,
+        match=r"channel axis \(axis 1, data_format='channels_first'\) is known. "
+        r"Received: input shape=\(None, None, 4, 4\)",
+    ):
+        ButterflyFusion(4, data_format="channels_first").build((None, None, 4, 4))
+    layer = ButterflyFusion(4, data_format="channels_first")
+    layer(np.ones((2, 8, 3, 3), "float32"))
+    with pytest.raises(ValueError, match=r"Expected 8 input channels.*shape=\(2, 6, 3, 3\)"):
+        layer(np.ones((2, 6, 3, 3), "float32"))

@@ -72,12 +72,30 @@ def test_to_spatial_inverts_to_spectral():
     assert back.dtype == np.float32
 
 
+def _spectrum_shape(batch, rows, cols, channels):
+    """A spectral tensor's shape for an FFT size (rows, cols), cols made even."""
+    cols += cols % 2
+    return (batch, rows, cols // 2 + 1, channels)
+
+
 def _layer_cases():
-    """Name -> (new layer, input): every public layer, some in several forms."""
+    """Name -> (new layer, input, expected output shape, output dtype,
+    trainable weights, non-trainable weights): every public layer, some in
+    several forms. The shapes follow the layers' documented formulas."""
     x = np.random.default_rng(4).standard_normal((2, 9, 8, 2)).astype("float32")
-    z = ToSpectral(2)(x).numpy()
+    x_first = x.transpose(0, 3, 1, 2)  # (2, 2, 9, 8)
+    z = ToSpectral(2)(x).numpy()  # FFT size (11, 10)
+    spectrum = _spectrum_shape(2, 9 + 2, 8 + 2, 2)
+    assert z.shape == spectrum
     return {
-        "SpectralConv2D": (SpectralConv2D(3, 3, beta=0.2, activation="spectral_tanh"), x),
+        "SpectralConv2D": (
+            SpectralConv2D(3, 3, beta=0.2, activation="spectral_tanh"),
+            x,
+            _spectrum_shape(2, 9 + 3 - 1, 8 + 3 - 1, 3),
+            "complex64",
+            2,
+            0,
+        ),
         "SpectralConv2D-strided-spatial": (
             SpectralConv2D(
                 3,
@@ -89,34 +107,160 @@ def _layer_cases():
                 name="custom",
             ),
             x,
+            (2, -(-9 // 2), -(-8 // 2), 3),
+            "float32",
+            1,
+            0,
         ),
         "SpectralConv2D-spectral-input": (
             SpectralConv2D(2, 1, output_domain="spatial", output_size=(9, 8)),
             z,
+            (2, 9, 8, 2),
+            "float32",
+            2,
+            0,
         ),
-        "ToSpectral": (ToSpectral((1, 3)), x),
-        "ToSpatial": (ToSpatial((9, 8)), z),
-        "ToSpatial-pooled": (ToSpatial((9, 8), pool_size=2), z),
-        "SpectralTanh": (SpectralTanh(), z),
-        "SpectralConcatenate": (SpectralConcatenate(), [z, z[..., :1]]),
-        "SpectralBatchNormalization": (SpectralBatchNormalization(), z),
-        "ButterflyFusion": (ButterflyFusion(4, base=2), x),
+        "ToSpectral": (
+            ToSpectral((1, 3)),
+            x,
+            _spectrum_shape(2, 9 + 1, 8 + 3, 2),
+            "complex64",
+            0,
+            0,
+        ),
+        "ToSpectral-channels_first": (
+            ToSpectral((1, 3), data_format="channels_first"),
+            x_first,
+            _spectrum_shape(2, 9 + 1, 8 + 3, 2),
+            "complex64",
+            0,
+            0,
+        ),
+        "ToSpatial": (ToSpatial((9, 8)), z, (2, 9, 8, 2), "float32", 0, 0),
+        "ToSpatial-pooled": (
+            ToSpatial((9, 8), pool_size=2),
+            z,
+            (2, -(-9 // 2), -(-8 // 2), 2),
+            "float32",
+            0,
+            0,
+        ),
+        "ToSpatial-channels_first": (
+            ToSpatial((7, 8), pool_size=(2, 3), data_format="channels_first"),
+            z,
+            (2, 2, -(-7 // 2), -(-8 // 3)),
+            "float32",
+            0,
+            0,
+        ),
+        "SpectralTanh": (SpectralTanh(), z, spectrum, "complex64", 0, 0),
+        "SpectralConcatenate": (
+            SpectralConcatenate(),
+            [z, z[..., :1]],
+            spectrum[:3] + (2 + 1,),
+            "complex64",
+            0,
+            0,
+        ),
+        "SpectralBatchNormalization": (
+            SpectralBatchNormalization(),
+            z,
+            spectrum,
+            "complex64",
+            2,
+            2,
+        ),
+        # 2 -> 4 channels: a 4-wide butterfly, two radix-2 stages, and a bias.
+        "ButterflyFusion": (ButterflyFusion(4, base=2), x, (2, 9, 8, 4), "float32", 3, 0),
+        "ButterflyFusion-channels_first": (
+            ButterflyFusion(4, base=2, data_format="channels_first"),
+            x_first,
+            (2, 4, 9, 8),
+            "float32",
+            3,
+            0,
+        ),
     }
 
 
 CASES = sorted(_layer_cases())
 
 
-def test_every_public_layer_has_a_serialisation_case():
+def test_every_public_layer_has_a_layer_test_case():
     covered = {name.split("-")[0] for name in CASES}
     assert covered == set(layers.__all__)
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_serialisation_round_trips(name, tmp_path):
-    layer, data = _layer_cases()[name]
-    loaded = run_layer_test(layer, data, tmp_path)
+def test_layer_passes_the_layer_test(name, tmp_path):
+    layer, data, shape, dtype, trainable, non_trainable = _layer_cases()[name]
+    loaded = run_layer_test(
+        layer,
+        data,
+        tmp_path,
+        expected_output_shape=shape,
+        expected_output_dtype=dtype,
+        expected_num_trainable_weights=trainable,
+        expected_num_non_trainable_weights=non_trainable,
+    )
     assert loaded.get_config() == layer.get_config()
+    assert type(loaded) is type(layer)
+
+
+# The layer test must be able to fail: layers broken in one way each.
+
+
+@keras.saving.register_keras_serializable(package="test_layers_api")
+class _ForgetsItsConfig(ToSpectral):
+    def get_config(self):
+        config = super().get_config()
+        del config["padding"]
+        return config
+
+
+@keras.saving.register_keras_serializable(package="test_layers_api")
+class _IgnoresThePolicy(ToSpatial):
+    """Casts its output to float32 whatever the compute dtype."""
+
+    def call(self, inputs):
+        return keras.ops.cast(super().call(inputs), "float32")
+
+
+@keras.saving.register_keras_serializable(package="test_layers_api")
+class _DeclaresTheWrongDtype(SpectralTanh):
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(inputs.shape, "float32")
+
+
+@keras.saving.register_keras_serializable(package="test_layers_api")
+class _StopsTheGradient(SpectralTanh):
+    def call(self, inputs):
+        return keras.ops.stop_gradient(super().call(inputs))
+
+
+def test_the_layer_test_fails_on_broken_layers(tmp_path):
+    x = np.random.default_rng(6).standard_normal((2, 6, 6, 2)).astype("float32")
+    z = ToSpectral(2)(x).numpy()
+    with pytest.raises(AssertionError):  # the revived layer has padding=2
+        run_layer_test(_ForgetsItsConfig(3), x, tmp_path)
+    with pytest.raises(AssertionError):  # float32 under mixed_float16
+        run_layer_test(_IgnoresThePolicy((6, 6)), z, tmp_path, run_training_check=False)
+    with pytest.raises(AssertionError):  # symbolic float32, eager complex64
+        run_layer_test(_DeclaresTheWrongDtype(), z, tmp_path)
+    with pytest.raises(AssertionError):  # no gradient reaches the input's scale
+        run_layer_test(_StopsTheGradient(), z, tmp_path, run_mixed_precision_check=False)
+    with pytest.raises(AssertionError):  # wrong expected shape
+        run_layer_test(SpectralTanh(), z, tmp_path, expected_output_shape=(2, 8, 5, 3))
+    with pytest.raises(AssertionError):  # wrong expected number of weights
+        run_layer_test(
+            SpectralConv2D(2, 3, use_bias=False),
+            x,
+            tmp_path,
+            expected_num_trainable_weights=2,
+        )
+    # The same checks pass on the working layers.
+    run_layer_test(ToSpectral(3), x, tmp_path, expected_output_shape=(2, 9, 6, 2))
+    run_layer_test(SpectralTanh(), z, tmp_path, expected_output_dtype="complex64")
 
 
 @pytest.mark.parametrize(
@@ -254,3 +398,112 @@ def test_format_helpers():
     assert spectral.same_padding_offset(28, 3, 2) == 0
     assert spectral.same_padding_offset(28, 3, 1) == 1
     assert spectral.same_padding_offset(9, 4, 1) == 1
+
+
+# data_format: a real map's layout at the layers where it enters or leaves
+# the spectral domain; spectral tensors keep their one layout.
+
+
+@pytest.mark.parametrize("padding", [2, (1, 3)])
+def test_to_spectral_channels_first_equals_channels_last(padding):
+    import tensorflow as tf
+
+    x = np.random.default_rng(7).standard_normal((2, 7, 9, 3)).astype("float32")
+    x_first = tf.constant(x.transpose(0, 3, 1, 2))
+    x_last = tf.constant(x)
+    weights = tf.constant(_complex(ToSpectral(padding)(x).shape, seed=8))
+    first, last = ToSpectral(padding, data_format="channels_first"), ToSpectral(padding)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x_first, x_last])
+        z_first, z_last = first(x_first), last(x_last)
+        loss_first = tf.reduce_sum(tf.math.real(z_first * weights))
+        loss_last = tf.reduce_sum(tf.math.real(z_last * weights))
+    np.testing.assert_allclose(z_first.numpy(), z_last.numpy(), atol=1e-6)
+    assert first.compute_output_shape((None, 3, 7, 9)) == last.compute_output_shape((None, 7, 9, 3))
+    np.testing.assert_allclose(
+        tape.gradient(loss_first, x_first).numpy(),
+        tape.gradient(loss_last, x_last).numpy().transpose(0, 3, 1, 2),
+        atol=1e-6,
+    )
+
+
+def test_a_channels_first_block_equals_the_channels_last_block_transposed():
+    x = np.random.default_rng(9).standard_normal((2, 6, 7, 3)).astype("float32")
+
+    def block(data_format, shape):
+        inputs = keras.Input(shape)
+        z = ToSpectral(2, data_format=data_format)(inputs)
+        z = SpectralBatchNormalization()(SpectralTanh()(z))
+        return keras.Model(inputs, ToSpatial((6, 7), data_format=data_format)(z))
+
+    first, last = block("channels_first", (3, 6, 7)), block("channels_last", (6, 7, 3))
+    assert first.output.shape == (None, 3, 6, 7)
+    np.testing.assert_allclose(
+        np.asarray(first(x.transpose(0, 3, 1, 2))),
+        np.asarray(last(x)).transpose(0, 3, 1, 2),
+        atol=1e-5,
+    )
+
+
+def test_data_format_defaults_to_the_image_data_format():
+    assert keras.config.image_data_format() == "channels_last"
+    keras.config.set_image_data_format("channels_first")
+    try:
+        made = [ToSpectral(), ToSpatial((4, 4)), ButterflyFusion(4)]
+        assert [layer.data_format for layer in made] == ["channels_first"] * 3
+        assert ToSpectral(data_format="channels_last").data_format == "channels_last"
+        # Spectral-only layers do not depend on it.
+        z = ToSpectral(2, data_format="channels_last")(np.ones((1, 4, 4, 2), "float32"))
+        assert SpectralTanh()(z).shape == z.shape
+    finally:
+        keras.config.set_image_data_format("channels_last")
+    assert [type(layer).from_config(layer.get_config()).data_format for layer in made] == [
+        "channels_first"
+    ] * 3
+
+
+@pytest.mark.parametrize(
+    "layer", [ToSpectral(3), ToSpatial((5, 5), pool_size=2), ButterflyFusion(6, base=3)]
+)
+def test_configs_without_data_format_still_load(layer):
+    config = layer.get_config()
+    assert config["data_format"] == "channels_last"
+    del config["data_format"]  # a config saved before the argument existed
+    old = type(layer).from_config(config)
+    assert old.data_format == "channels_last"
+    assert old.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("cls", [ToSpectral, ToSpatial, ButterflyFusion])
+def test_bad_data_format_is_named(cls):
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument `data_format`. Expected one of "
+        r"\['channels_first', 'channels_last'\]. Received: data_format='NCHW'",
+    ):
+        cls(4, data_format="NCHW")
+
+
+@pytest.mark.parametrize("cls", [SpectralTanh, SpectralConcatenate, SpectralBatchNormalization])
+@pytest.mark.parametrize("value", ["channels_first", "channels_last", None])
+def test_spectral_only_layers_take_no_data_format(cls, value):
+    with pytest.raises(
+        ValueError,
+        match=rf"Invalid value for argument `data_format`. Expected no data_format for "
+        rf"{cls.__name__}: its inputs and outputs are spectral tensors, whose layout is "
+        rf"always \(batch, P, Q // 2 \+ 1, channels\).*Received: data_format={value!r}",
+    ):
+        cls(data_format=value)
+
+
+def test_channels_first_input_errors_show_the_shape_received():
+    with pytest.raises(
+        ValueError,
+        match=r"ToSpectral.*height and width must be known.*shape \(None, 3, None, 8\)",
+    ):
+        ToSpectral(data_format="channels_first")(keras.Input((3, None, 8)))
+    with pytest.raises(
+        ValueError,
+        match=r"Expected a rank-4 tensor: a real map \(batch, channels, height, width\)",
+    ):
+        ToSpectral(data_format="channels_first")(keras.Input((3, 8)))

@@ -117,3 +117,24 @@ def test_fused_pooling_keeps_less_than_a_separate_pooling_layer():
     # and its output; the fused layer a compressed spectrum instead.
     assert separate > 64 * 32 * 32 * 16 * 4, separate
     assert fused < 0.5 * separate, (fused / 2**20, separate / 2**20)
+
+
+@pytest.mark.parametrize("cache", ["bitmask", "none"])
+@pytest.mark.parametrize("pool_size,pool_strides", [(None, None), (2, None), ((2, 3), (1, 2))])
+def test_channels_first_is_the_channels_last_map_transposed(cache, pool_size, pool_strides):
+    rng = np.random.default_rng(3)
+    z = ToSpectral(2)(rng.standard_normal((2, 7, 9, 3)).astype("float32"))
+    kwargs = {"pool_size": pool_size, "pool_strides": pool_strides, "cache": cache}
+    first = ToSpatial((7, 9), data_format="channels_first", **kwargs)
+    last = ToSpatial((7, 9), **kwargs)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(z)
+        got, want = first(z), last(z)
+        weights = rng.standard_normal(want.shape).astype("float32")
+        loss_got = tf.reduce_sum(got * weights.transpose(0, 3, 1, 2))
+        loss_want = tf.reduce_sum(want * weights)
+    np.testing.assert_array_equal(got.numpy(), want.numpy().transpose(0, 3, 1, 2))
+    assert first.compute_output_shape(z.shape) == tuple(got.shape)
+    np.testing.assert_allclose(
+        tape.gradient(loss_got, z).numpy(), tape.gradient(loss_want, z).numpy(), atol=1e-6
+    )

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from keras_specnet import _checks
 from keras_specnet import initializers as _initializers
+from keras_specnet.layers import _inputs
 
 #: Initializer names that `ButterflyFusion` resolves itself.
 BUTTERFLY_INITIALIZERS = ("butterfly_he", "identity", "hadamard")
@@ -64,7 +65,8 @@ class ButterflyFusion(keras.layers.Layer):
     """Butterfly Transform: a learned channel fusion in O(n log n).
 
     A drop-in replacement for `Conv2D(filters, 1)` (or `Dense(filters)`): it
-    mixes the last axis of its input through `s = ceil(log_base(n))`
+    mixes the channel axis of its input (the last one, or axis 1 with
+    `data_format="channels_first"`) through `s = ceil(log_base(n))`
     butterfly stages, `n = max(in, filters)`, with no non-linearity between
     them. Stage `t` splits the channels into groups of `r_t` (`r_t <= base`)
     whose indices differ in one mixed-radix digit and multiplies each group
@@ -127,14 +129,22 @@ class ButterflyFusion(keras.layers.Layer):
         bias_regularizer: Optional regularizer for the bias.
         kernel_constraint: Optional constraint for every stage's weight.
         bias_constraint: Optional constraint for the bias.
+        data_format: `"channels_last"` (channels on the last axis, NHWC),
+            `"channels_first"` (channels on axis 1, NCHW) or `None`, which
+            means `keras.config.image_data_format()`. The same for features
+            `(batch, in)`. A channels-first input is transposed to channels
+            last and back around the stages. Defaults to `None`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
         A tensor of rank >= 2, `(..., in)`, with `in` known: an NHWC map
-        `(batch, height, width, in)` or features `(batch, in)`.
+        `(batch, height, width, in)` or features `(batch, in)`; with
+        `data_format="channels_first"`, `(batch, in, ...)`, an NCHW map
+        `(batch, in, height, width)`.
 
     Output shape:
-        `(..., filters)`.
+        `(..., filters)`; `(batch, filters, ...)` with
+        `data_format="channels_first"`.
 
     Example:
 
@@ -167,9 +177,11 @@ class ButterflyFusion(keras.layers.Layer):
         bias_regularizer=None,
         kernel_constraint=None,
         bias_constraint=None,
+        data_format=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.data_format = _inputs.data_format(data_format)
         self.filters = _checks.positive_int("filters", filters)
         if isinstance(base, bool) or not isinstance(base, int) or base < 2:
             raise _checks.invalid("base", "an integer >= 2", base)
@@ -194,13 +206,23 @@ class ButterflyFusion(keras.layers.Layer):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
 
+    def _channel_axis(self, rank):
+        return 1 if self.data_format == "channels_first" else rank - 1
+
     def _check_input_shape(self, shape):
-        if len(shape) < 2 or shape[-1] is None:
+        """The input shape moved to channels last, or a clear error."""
+        if len(shape) < 2 or shape[self._channel_axis(len(shape))] is None:
+            axis = "axis 1" if self.data_format == "channels_first" else "last axis"
             raise ValueError(
                 f"Invalid input for ButterflyFusion '{self.name}'. Expected a "
-                "tensor of rank >= 2 whose last (channel) axis is known. "
+                f"tensor of rank >= 2 whose channel axis ({axis}, "
+                f"data_format={self.data_format!r}) is known. "
                 f"Received: input shape={tuple(shape)}"
             )
+        shape = tuple(shape)
+        if self.data_format == "channels_first":
+            return (shape[0], *shape[2:], shape[1])
+        return shape
 
     def _stage_initializers(self, in_width):
         """One initializer per stage, from `kernel_initializer`."""
@@ -233,8 +255,7 @@ class ButterflyFusion(keras.layers.Layer):
         return [_initializers.ButterflyHadamard()] * stages
 
     def build(self, input_shape):
-        self._check_input_shape(input_shape)
-        in_width = int(input_shape[-1])
+        in_width = int(self._check_input_shape(input_shape)[-1])
         self.in_width = in_width
         self.size, self.radices = plan_radices(max(in_width, self.filters), self.base)
         self.uses_residual = self.residual and in_width == self.filters
@@ -351,13 +372,17 @@ class ButterflyFusion(keras.layers.Layer):
 
     def call(self, inputs):
         x = tf.convert_to_tensor(inputs)
-        self._check_input_shape(x.shape)
-        if x.shape[-1] != self.in_width:
+        if self._check_input_shape(x.shape)[-1] != self.in_width:
             raise ValueError(
                 f"Invalid input for ButterflyFusion '{self.name}'. Expected "
                 f"{self.in_width} input channels, as when the layer was built. "
                 f"Received: input shape={tuple(x.shape)}"
             )
+        rank = len(x.shape)
+        # Channels first: the stages work on channels-last rows.
+        moved = self.data_format == "channels_first" and rank > 2
+        if moved:
+            x = tf.transpose(x, [0, *range(2, rank), 1])
         rows = tf.reshape(x, [-1, self.in_width])
         weights = [tf.cast(w, x.dtype) for w in self.stages]
         if self.recompute:
@@ -369,6 +394,8 @@ class ButterflyFusion(keras.layers.Layer):
             y = y + x
         if self.use_bias:
             y = y + tf.cast(self.bias, y.dtype)
+        if moved:
+            y = tf.transpose(y, [0, rank - 1, *range(1, rank - 1)])
         return y
 
     @property
@@ -382,13 +409,15 @@ class ButterflyFusion(keras.layers.Layer):
         `size * sum(radices)` per position: the stages over the padded width.
         The residual's and the bias's additions are not counted.
         """
-        self._check_input_shape(input_shape)
-        size, radices = plan_radices(max(int(input_shape[-1]), self.filters), self.base)
-        return math.prod(int(d) for d in input_shape[1:-1]) * size * sum(radices)
+        shape = self._check_input_shape(input_shape)
+        size, radices = plan_radices(max(int(shape[-1]), self.filters), self.base)
+        return math.prod(int(d) for d in shape[1:-1]) * size * sum(radices)
 
     def compute_output_shape(self, input_shape):
-        self._check_input_shape(input_shape)
-        return (*input_shape[:-1], self.filters)
+        shape = (*self._check_input_shape(input_shape)[:-1], self.filters)
+        if self.data_format == "channels_first":
+            return (shape[0], shape[-1], *shape[1:-1])
+        return shape
 
     def get_config(self):
         config = super().get_config()
@@ -408,6 +437,7 @@ class ButterflyFusion(keras.layers.Layer):
                 "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
                 "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
                 "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                "data_format": self.data_format,
             }
         )
         return config

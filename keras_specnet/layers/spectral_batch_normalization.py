@@ -1,5 +1,7 @@
 """`SpectralBatchNormalization`: batch normalisation done on spectra."""
 
+import functools
+
 import keras
 from keras import ops
 
@@ -28,6 +30,11 @@ class SpectralBatchNormalization(keras.layers.Layer):
     little early and everything late.
     Normalised inputs keep every layer's spectra at the scale the threshold
     is defined on (unit-variance maps).
+
+    The layer takes no `data_format`: its input and output are spectral
+    tensors, whose layout is `(batch, P, Q // 2 + 1, C)` whatever the
+    format of the real maps (give that to `ToSpectral`, `ToSpatial` or
+    `SpectralConv2D`); passing one raises a `ValueError`.
 
     Args:
         momentum: float. Momentum of the moving averages. Defaults to
@@ -80,6 +87,7 @@ class SpectralBatchNormalization(keras.layers.Layer):
         cache_dtype="float32",
         **kwargs,
     ):
+        _inputs.refuse_data_format("SpectralBatchNormalization", kwargs)
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.momentum = float(momentum)
@@ -92,23 +100,13 @@ class SpectralBatchNormalization(keras.layers.Layer):
 
     def build(self, input_shape):
         _inputs.check_sizes_known(self, input_shape, is_spectral=True)
-        channels = (input_shape[-1],)
-        self.gamma = (
-            self.add_weight(name="gamma", shape=channels, initializer="ones")
-            if self.scale
-            else None
-        )
-        self.offset = (
-            self.add_weight(name="offset", shape=channels, initializer="zeros")
-            if self.center
-            else None
-        )
-        self.moving_mean = self.add_weight(
-            name="moving_mean", shape=channels, initializer="zeros", trainable=False
-        )
-        self.moving_variance = self.add_weight(
-            name="moving_variance", shape=channels, initializer="ones", trainable=False
-        )
+        # float32 weights, read as float32 under a mixed policy too: the
+        # statistics and the spectrum they act on are float32 / complex64.
+        weight = functools.partial(self.add_weight, shape=(input_shape[-1],), autocast=False)
+        self.gamma = weight(name="gamma", initializer="ones") if self.scale else None
+        self.offset = weight(name="offset", initializer="zeros") if self.center else None
+        self.moving_mean = weight(name="moving_mean", initializer="zeros", trainable=False)
+        self.moving_variance = weight(name="moving_variance", initializer="ones", trainable=False)
 
     def call(self, inputs, training=False):
         _inputs.require_domain(self, inputs, spectral_expected=True)

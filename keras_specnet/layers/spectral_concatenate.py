@@ -18,6 +18,11 @@ class SpectralConcatenate(keras.layers.Layer):
     output while a model is being built, which the next spectral layer
     would take for a real map; this layer declares complex64.
 
+    The layer takes no `data_format`: its input and output are spectral
+    tensors, whose layout is `(batch, P, Q // 2 + 1, C)` whatever the
+    format of the real maps (give that to `ToSpectral`, `ToSpatial` or
+    `SpectralConv2D`); passing one raises a `ValueError`.
+
     Args:
         **kwargs: Base layer keyword arguments, such as `name`.
 
@@ -46,6 +51,7 @@ class SpectralConcatenate(keras.layers.Layer):
     """
 
     def __init__(self, **kwargs):
+        _inputs.refuse_data_format("SpectralConcatenate", kwargs)
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
 

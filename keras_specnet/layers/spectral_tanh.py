@@ -16,6 +16,11 @@ class SpectralTanh(keras.layers.Layer):
     `SpectralConv2D(activation="spectral_tanh")` applies the same function
     inside the convolution layer.
 
+    The layer takes no `data_format`: its input and output are spectral
+    tensors, whose layout is `(batch, P, Q // 2 + 1, C)` whatever the
+    format of the real maps (give that to `ToSpectral`, `ToSpatial` or
+    `SpectralConv2D`); passing one raises a `ValueError`.
+
     Args:
         **kwargs: Base layer keyword arguments, such as `name`.
 
@@ -41,6 +46,7 @@ class SpectralTanh(keras.layers.Layer):
     """
 
     def __init__(self, **kwargs):
+        _inputs.refuse_data_format("SpectralTanh", kwargs)
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
 

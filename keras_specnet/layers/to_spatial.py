@@ -41,6 +41,10 @@ class ToSpatial(keras.layers.Layer):
         batch_chunks: int >= 1. With pooling and a cache, slices of the
             batch processed one after the other in both passes (see
             `SpectralConv2D`). Defaults to `4`.
+        data_format: `"channels_last"` (an NHWC output), `"channels_first"`
+            (NCHW) or `None`, which means `keras.config.image_data_format()`.
+            The layout of the real output only: the input is a spectral
+            tensor, always `(batch, P, Q // 2 + 1, C)`. Defaults to `None`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -48,7 +52,8 @@ class ToSpatial(keras.layers.Layer):
 
     Output shape:
         `(batch, H, W, C)` (`(batch, ceil(H / s0), ceil(W / s1), C)` with
-        pooling strides `(s0, s1)`) in the layer's compute dtype (float16 or bfloat16
+        pooling strides `(s0, s1)`; `(batch, C, H, W)` with
+        `data_format="channels_first"`) in the layer's compute dtype (float16 or bfloat16
         under a mixed-precision policy; the FFT itself runs in float32).
 
     Example:
@@ -74,6 +79,7 @@ class ToSpatial(keras.layers.Layer):
         cache="bitmask",
         cache_dtype="float32",
         batch_chunks=4,
+        data_format=None,
         **kwargs,
     ):
         kwargs.setdefault("autocast", False)
@@ -91,6 +97,7 @@ class ToSpatial(keras.layers.Layer):
         self.cache = cache
         self.cache_dtype = cache_dtype
         self.batch_chunks = _checks.positive_int("batch_chunks", batch_chunks)
+        self.data_format = _inputs.data_format(data_format)
 
     def _check(self, shape):
         _inputs.check_sizes_known(self, shape, is_spectral=True)
@@ -118,7 +125,10 @@ class ToSpatial(keras.layers.Layer):
                 self.cache_dtype,
                 self.batch_chunks,
             )
-        return ops.cast(x, self.compute_dtype)
+        x = ops.cast(x, self.compute_dtype)
+        if self.data_format == "channels_first":
+            x = ops.transpose(x, _inputs.TO_CHANNELS_FIRST)
+        return x
 
     def _pooled(self, z):
         x = spectral.to_spatial(z, self.size)
@@ -129,7 +139,8 @@ class ToSpatial(keras.layers.Layer):
         size = self.size
         if self.pool_size is not None:
             size = tuple(-(-n // s) for n, s in zip(size, self.pool_strides))
-        return (input_shape[0], *size, input_shape[-1])
+        shape = (input_shape[0], *size, input_shape[-1])
+        return _inputs.from_channels_last_shape(shape, self.data_format)
 
     def compute_output_spec(self, inputs):
         _inputs.require_domain(self, inputs, spectral_expected=True)
@@ -145,6 +156,7 @@ class ToSpatial(keras.layers.Layer):
                 "cache": self.cache,
                 "cache_dtype": self.cache_dtype,
                 "batch_chunks": self.batch_chunks,
+                "data_format": self.data_format,
             }
         )
         return config
