@@ -26,9 +26,11 @@ Format:
 Convolution in this format is a per-frequency matrix product with the
 spectrum of the spatial kernel. The kernel is placed in the `P x Q` plane
 so that the product, cropped at the origin, is `keras.layers.Conv2D`'s
-cross-correlation with `padding="same"`; for a chain of spectral
-convolutions it is the linear convolution, wrapped around (circular) only
-where the padding is too small for the chain.
+cross-correlation with `padding="same"` (or, shifted by `conv_offset`,
+`"valid"` or `"full"`; a dilated kernel has its taps placed
+`dilation_rate` apart); for a chain of spectral convolutions it is the
+linear convolution, wrapped around (circular) only where the padding is
+too small for the chain.
 """
 
 import functools
@@ -170,32 +172,70 @@ def frequency_major_to_spatial(real, imag, fft_size, size, strides=(1, 1)):
     return _irfft2d(z, fft_size, size, strides)
 
 
-def _dft_rows(n, keep, kernel, offset):
-    """`E[f, a] = exp(-2 pi i f (offset - a) / n)` for `f < keep`, `a < kernel`.
+def _dft_rows(n, keep, kernel, offset, dilation=1):
+    """`E[f, a] = exp(-2 pi i f (offset - a * dilation) / n)` for `f < keep`, `a < kernel`.
 
     Multiplying a kernel by this matrix gives the DFT of the kernel placed
-    in an `n`-point plane with its tap `a` at position `offset - a`, which
-    turns the circular convolution into a cross-correlation whose output
-    `i` is centred as `padding="same"` centres it.
+    in an `n`-point plane with its tap `a` at position `offset - a * dilation`,
+    which turns the circular convolution into a cross-correlation whose
+    output `i` reads the input at `i - offset + a * dilation`: with `offset`
+    the zero padding that `Conv2D` would put before the map, output `i` is
+    `Conv2D`'s output `i` (taps `dilation` apart, as `dilation_rate` places
+    them).
     """
     f = np.arange(keep)[:, None]
     a = np.arange(kernel)[None, :]
-    phase = -2.0 * np.pi * ((f * (offset - a)) % n) / n
+    phase = -2.0 * np.pi * ((f * (offset - a * dilation)) % n) / n
     return np.exp(1j * phase)
 
 
 @functools.lru_cache(maxsize=256)
-def _kernel_dft(fft_size, kernel_size, offsets):
+def _kernel_dft(fft_size, kernel_size, offsets, dilation=(1, 1)):
     """The 2-D DFT of a `kh x kw` kernel as two real `(F, kh * kw)` matrices.
 
     The real and the imaginary part: rows index the `F = P * (Q // 2 + 1)`
-    frequencies (row-major), columns the kernel's taps `(a, b)` row-major.
+    frequencies (row-major), columns the kernel's taps `(a, b)` row-major,
+    tap `(a, b)` placed at `(offsets[0] - a * dilation[0],
+    offsets[1] - b * dilation[1])` of the plane (modulo its size).
     """
     (rows, cols), (kh, kw) = fft_size, kernel_size
-    e_rows = _dft_rows(rows, rows, kh, offsets[0])
-    e_cols = _dft_rows(cols, cols // 2 + 1, kw, offsets[1])
+    e_rows = _dft_rows(rows, rows, kh, offsets[0], dilation[0])
+    e_cols = _dft_rows(cols, cols // 2 + 1, kw, offsets[1], dilation[1])
     m = np.einsum("pa,qb->pqab", e_rows, e_cols).reshape(-1, kh * kw)
     return m.real.astype(np.float32), m.imag.astype(np.float32)
+
+
+def dilated_size(kernel_size, dilation=(1, 1)):
+    """The extent `(k - 1) * d + 1` of each axis of a dilated kernel."""
+    return tuple((k - 1) * d + 1 for k, d in zip(kernel_size, dilation))
+
+
+def conv_offset(size, kernel, stride, padding):
+    """Zero rows (or columns) that `Conv2D` with `padding` puts before a map.
+
+    `kernel` is the kernel's (dilated) extent. `"valid"` puts none,
+    `"same"` TensorFlow's `same_padding_offset`, `"full"` `kernel - 1` (the
+    whole linear convolution).
+    """
+    if padding == "valid":
+        return 0
+    if padding == "full":
+        return kernel - 1
+    return same_padding_offset(size, kernel, stride)
+
+
+def conv_length(size, kernel, padding):
+    """Rows (or columns) of the stride-1 `Conv2D` output with `padding` on a map.
+
+    `size - kernel + 1` for `"valid"`, `size` for `"same"`,
+    `size + kernel - 1` for `"full"`; a stride `s` keeps every `s`-th of
+    them, starting with the first.
+    """
+    if padding == "valid":
+        return size - kernel + 1
+    if padding == "full":
+        return size + kernel - 1
+    return size
 
 
 def _real_to_complex(x):
@@ -209,7 +249,7 @@ def _real_to_complex(x):
     return tf.complex(x, tf.zeros([], x.dtype))
 
 
-def kernel_spectrum(kernel, fft_size, offsets, after=None):
+def kernel_spectrum(kernel, fft_size, offsets, after=None, dilation=(1, 1)):
     """Spectrum of a spatial `(kh, kw, in, out)` kernel, in `spectral_product`'s layout.
 
     The spectrum at the `F = P * (Q // 2 + 1)` frequencies of the half
@@ -222,12 +262,17 @@ def kernel_spectrum(kernel, fft_size, offsets, after=None):
         kernel: float tensor `(kh, kw, in, out)`, cross-correlation kernel as
             in `keras.layers.Conv2D`.
         fft_size: `(P, Q)`.
-        offsets: `(rows, cols)` of zero padding that `padding="same"` would
-            put before the map; output pixel `(i, j)` of the cropped product
-            is then Conv2D's output pixel `(i, j)`.
+        offsets: `(rows, cols)` of zero padding that `Conv2D` would put
+            before the map (`conv_offset`; `same_padding_offset` for
+            `padding="same"`); output pixel `(i, j)` of the cropped product
+            is then Conv2D's stride-1 output pixel `(i, j)`.
         after: optional tensor the computation waits for. Inside a compiled
             step, work that depends only on weights may otherwise be run
             early and its result (often larger than an activation) held.
+        dilation: `(rows, cols)`: the kernel's taps are placed this far
+            apart, as `Conv2D`'s `dilation_rate` places them; `offsets` are
+            then those of the dilated extent (see `dilated_size`).
+            Defaults to `(1, 1)`.
 
     Returns:
         A pair `(real, imag)` of float32 tensors `(F, in, out)`.
@@ -236,7 +281,7 @@ def kernel_spectrum(kernel, fft_size, offsets, after=None):
         with tf.control_dependencies([after]):
             kernel = tf.identity(kernel)
     kh, kw, cin, cout = (int(d) for d in kernel.shape)
-    dft = _kernel_dft(tuple(fft_size), (kh, kw), tuple(offsets))
+    dft = _kernel_dft(tuple(fft_size), (kh, kw), tuple(offsets), tuple(dilation))
     flat = tf.reshape(tf.cast(kernel, tf.float32), (kh * kw, cin * cout))
     # One product per part: slices of a joint product would have gradients
     # of the joint product's size each.
@@ -303,7 +348,9 @@ def threshold_parts(real, imag, beta):
     """`threshold` on frequency-major parts."""
     if beta == 0:
         return real, imag
-    return _keep_parts(real, imag, real * real + imag * imag > beta * beta)
+    # `not <=` rather than `>`: a NaN entry is kept, so that a diverging
+    # network shows NaN instead of being silently zeroed.
+    return _keep_parts(real, imag, tf.logical_not(real * real + imag * imag <= beta * beta))
 
 
 def threshold(z, beta):
@@ -311,7 +358,7 @@ def threshold(z, beta):
     if beta == 0:
         return z
     re, im = tf.math.real(z), tf.math.imag(z)
-    return _keep_where(z, re * re + im * im > beta * beta)
+    return _keep_where(z, tf.logical_not(re * re + im * im <= beta * beta))
 
 
 # The element-wise maps below have hand-written gradients for memory:

@@ -226,3 +226,14 @@ def test_unknown_batch_size_in_a_compiled_function(cache, spectral_in):
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-5)
     for g, e in zip(got[1], expected[1]):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_non_finite_input_is_not_hidden_by_the_threshold(value):
+    x = np.random.default_rng(6).standard_normal((2, 8, 8, 3)).astype("float32")
+    x[0, 3, 4, 1] = value
+    layer = SpectralConv2D(4, 3, beta=0.5, activation="spectral_tanh", output_domain="spatial")
+    out = layer(x).numpy()
+    # The bad sample's output is not finite; the other sample is untouched.
+    assert not np.all(np.isfinite(out[0]))
+    assert np.all(np.isfinite(out[1]))

@@ -12,8 +12,51 @@ from keras_specnet.layers import _inputs
 
 ACTIVATIONS = (None, "linear", "spectral_tanh")
 OUTPUT_DOMAINS = ("spectral", "spatial")
+PADDINGS = ("valid", "same", "full")
+DATA_FORMATS = ("channels_last", "channels_first")
 
 _Plan = collections.namedtuple("_Plan", "fft_size offsets crop")
+
+
+def _choice(name, value, choices):
+    """`value` (a string, any case) as one of `choices`, or the package's error."""
+    key = value.lower() if isinstance(value, str) else value
+    if key not in choices:
+        raise _checks.invalid(name, f"one of {sorted(choices)}", value)
+    return key
+
+
+def _grouped_kernel(part, groups):
+    """A kernel-spectrum part `(F, in / g, filters)` as `(F * g, in / g, filters / g)`.
+
+    Frequency-major, then group: block `(f, g)` maps input group `g` to
+    filter group `g`, as `Conv2D(groups=g)` splits its channels.
+    """
+    freqs, cin, cout = (int(d) for d in part.shape)
+    part = tf.reshape(part, (freqs, cin, groups, cout // groups))
+    return tf.reshape(tf.transpose(part, (0, 2, 1, 3)), (freqs * groups, cin, cout // groups))
+
+
+def _grouped_product(real, imag, k, groups):
+    """`spectral.product_parts` with a block-diagonal kernel (`groups` blocks).
+
+    The parts `(F, batch, in)` become `(F * groups, batch, in / groups)`,
+    one batched product makes `(F * groups, batch, filters / groups)`, and
+    the groups go back to the channel axis.
+    """
+    freqs, cin = int(real.shape[0]), int(real.shape[-1])
+
+    def split(x):
+        x = tf.reshape(x, (freqs, -1, groups, cin // groups))
+        return tf.reshape(tf.transpose(x, (0, 2, 1, 3)), (freqs * groups, -1, cin // groups))
+
+    def merge(x):
+        cout = int(x.shape[-1])
+        x = tf.reshape(x, (freqs, groups, -1, cout))
+        return tf.reshape(tf.transpose(x, (0, 2, 1, 3)), (freqs, -1, groups * cout))
+
+    out_real, out_imag = spectral.product_parts(split(real), split(imag), k)
+    return merge(out_real), merge(out_imag)
 
 
 @keras.saving.register_keras_serializable(package="keras_specnet")
@@ -24,18 +67,24 @@ class SpectralConv2D(keras.layers.Layer):
     spatial kernel (one product per frequency), zeroes the entries whose
     magnitude is at most `beta`, and optionally applies SpecNet's spectral
     activation (Algorithm 1 of the SpecNet paper). Its input is either a real
-    NHWC map, which it zero-pads to `(H + kh - 1, W + kw - 1)` (the width
+    map, which it zero-pads (by the kernel's extent less one, the width
     rounded up to even) and transforms, or a spectral tensor from another
     spectral layer, used as it is (see `keras_specnet.spectral` for the
     format). Its output is a spectral tensor, or with
-    `output_domain="spatial"` the real map after the inverse FFT and the crop
-    back to `H x W`.
+    `output_domain="spatial"` the real map after the inverse FFT and the
+    crop.
 
-    The kernel lives in the spatial domain with the shape and meaning of
-    `keras.layers.Conv2D`'s: `(kh, kw, in, filters)`, cross-correlation. With
-    `beta=0`, no activation and `output_domain="spatial"`, this layer
-    computes exactly what `Conv2D(filters, kernel_size, strides,
-    padding="same")` computes with the same weights, up to float32 rounding.
+    It takes `keras.layers.Conv2D`'s arguments, in `Conv2D`'s order, with
+    `Conv2D`'s meaning: the kernel has `Conv2D`'s shape
+    `(kh, kw, in / groups, filters)` and computes its cross-correlation,
+    with `padding`, `strides`, `dilation_rate`, `groups` and `data_format`
+    as `Conv2D` applies them. With `beta=0`, no activation and
+    `output_domain="spatial"`, the same weights give `Conv2D`'s outputs and
+    gradients, up to float32 rounding. One default differs: `padding` is
+    `"same"` (SpecNet's convolutions keep the map's size, and the package's
+    models and saved configs rely on it); pass `padding="valid"` for
+    `Conv2D`'s default. See docs/conv2d_dropin.md for the argument-by-argument
+    table.
 
     `beta` is measured on the orthonormal (energy-preserving) spectrum, so
     one value means the same at every image size: a map of unit variance has
@@ -46,25 +95,59 @@ class SpectralConv2D(keras.layers.Layer):
     Chained in the spectral domain (a spectral input), the convolution is
     circular over the input's `P x Q` plane: it equals the linear
     convolution as long as the padding given to `ToSpectral` covers the
-    spill of every convolution in the chain.
+    spill of every convolution in the chain. A spectral tensor stands for
+    the map at the plane's origin, whose size it does not record: there,
+    `padding` sets where the output is aligned (`"same"` centres the kernel
+    as `Conv2D` does, `"valid"` puts its first tap at the origin, `"full"`
+    its last), and with `output_domain="spatial"` the map's size is
+    `output_size`.
 
     Args:
-        filters: int. Number of output channels.
+        filters: int. Number of output channels, divisible by `groups`.
         kernel_size: int or tuple of 2 ints. Height and width of the kernel
-            (odd or even; even sizes follow `Conv2D`'s "same" alignment).
-        strides: int or tuple of 2 ints. Uniform downsampling of the
-            stride-1 result, aligned as `Conv2D(padding="same")` aligns it.
-            Strides above 1 need `output_domain="spatial"` (a spectral tensor
-            is never subsampled). Defaults to `1`.
-        beta: float >= 0. Spectral threshold. Defaults to `0.0` (keep all).
+            (odd or even; even sizes follow `Conv2D`'s alignment).
+        strides: int or tuple of 2 ints. Strides of the convolution, as in
+            `Conv2D`, with every `padding` (and, unlike `Conv2D`, with a
+            `dilation_rate` too). Strides above 1 need
+            `output_domain="spatial"` (a spectral tensor is never
+            subsampled). Defaults to `1`.
+        padding: `"same"`, `"valid"` or `"full"` (any case). `"same"` and
+            `"valid"` as in `Conv2D`; `"full"` keeps every output the kernel
+            overlaps the map at (`H + kh - 1` rows at stride 1, as
+            `"valid"` on the map zero-padded by `kh - 1` on each side).
+            Defaults to `"same"`, unlike `Conv2D`.
+        data_format: `"channels_last"` (`(batch, H, W, C)`),
+            `"channels_first"` (`(batch, C, H, W)`) or `None` for
+            `keras.config.image_data_format()`. The layout of a real input
+            and of a spatial output; spectral tensors, in and out, keep
+            their one layout `(batch, P, Q // 2 + 1, C)` whatever this is.
+            Defaults to `None`.
+        dilation_rate: int or tuple of 2 ints. Spacing of the kernel's taps,
+            as in `Conv2D`: the kernel covers `(k - 1) * d + 1` pixels per
+            axis. Defaults to `1`.
+        groups: int >= 1, dividing `filters` and the input channels. Each
+            group of `in / groups` input channels feeds its own
+            `filters / groups` outputs, as in `Conv2D`. Defaults to `1`.
         activation: `None`, `"linear"` or `"spectral_tanh"`. Applied in the
             spectral domain after the threshold. Defaults to `None`.
         use_bias: bool. Adds a per-channel bias to the map (on the DC term of
             the spectrum), before the threshold. Defaults to `True`.
+        kernel_initializer: Initializer for the kernel. Defaults to
+            `"glorot_uniform"`, as in `Conv2D`.
+        bias_initializer: Initializer for the bias. Defaults to `"zeros"`.
+        kernel_regularizer: Optional regularizer for the kernel.
+        bias_regularizer: Optional regularizer for the bias.
+        activity_regularizer: Optional regularizer for the output.
+        kernel_constraint: Optional constraint for the kernel.
+        bias_constraint: Optional constraint for the bias.
+        beta: float >= 0. Spectral threshold. Defaults to `0.0` (keep all).
         output_domain: `"spectral"` or `"spatial"`. Defaults to `"spectral"`.
-        output_size: tuple of 2 ints or `None`. The `(H, W)` crop when a
-            spectral input leaves as a spatial output; a real input is always
-            cropped to its own size. Defaults to `None`.
+        output_size: tuple of 2 ints or `None`. With a spectral input and a
+            spatial output, the `(H, W)` of the map the spectral input stands
+            for: the output is what `Conv2D` with this layer's `padding`,
+            `strides` and `dilation_rate` makes of an `H x W` map (with
+            `"same"`, the crop itself). A real input gives its own size.
+            Defaults to `None`.
         cache: what the backward pass keeps (see `keras_specnet.cache`):
             `"bitmask"` (a compressed copy of a spectral input, a bit per
             entry plus the non-zero values; everything else is recomputed in
@@ -85,25 +168,21 @@ class SpectralConv2D(keras.layers.Layer):
             docs/benchmarks/trace_time.md); use `batch_chunks=1` where
             memory is not the constraint. Ignored with
             `cache="none"`. Defaults to `4`.
-        kernel_initializer: Initializer for the kernel. Defaults to
-            `"glorot_uniform"`, as in `Conv2D`.
-        bias_initializer: Initializer for the bias. Defaults to `"zeros"`.
-        kernel_regularizer: Optional regularizer for the kernel.
-        bias_regularizer: Optional regularizer for the bias.
-        kernel_constraint: Optional constraint for the kernel.
-        bias_constraint: Optional constraint for the bias.
-        **kwargs: Base layer keyword arguments, such as `name`, `dtype` and
-            `activity_regularizer`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
-        A real 4-D tensor `(batch, H, W, in)` with known `H` and `W`, or a
+        A real 4-D tensor `(batch, H, W, in)` (`(batch, in, H, W)` with
+        `data_format="channels_first"`) with known `H` and `W`, or a
         spectral tensor `(batch, P, Q // 2 + 1, in)`.
 
     Output shape:
         Spectral: `(batch, P, Q // 2 + 1, filters)`, complex64, with
         `(P, Q)` the input's padded size (a spectral input keeps its size).
-        Spatial: `(batch, ceil(H / s0), ceil(W / s1), filters)` in the
-        layer's compute dtype.
+        Spatial: `Conv2D`'s output shape, `(batch, H', W', filters)` or
+        `(batch, filters, H', W')`, in the layer's compute dtype, with
+        `H' = ceil(H / s0)` for `"same"`, `ceil((H - (kh - 1) * d0) / s0)`
+        for `"valid"` and `ceil((H + (kh - 1) * d0) / s0)` for `"full"`
+        (`H` from `output_size` for a spectral input).
 
     Example:
 
@@ -115,6 +194,9 @@ class SpectralConv2D(keras.layers.Layer):
     x = SpectralConv2D(6, 5, beta=0.5, activation="spectral_tanh",
                        output_domain="spatial")(inputs)
     x = keras.layers.MaxPooling2D()(x)
+    # Where a Conv2D was:
+    y = SpectralConv2D(8, 3, strides=2, padding="valid",
+                       output_domain="spatial")(inputs)
     ```
 
     Reference:
@@ -127,28 +209,43 @@ class SpectralConv2D(keras.layers.Layer):
         filters,
         kernel_size,
         strides=1,
-        beta=0.0,
+        padding="same",
+        data_format=None,
+        dilation_rate=1,
+        groups=1,
         activation=None,
         use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        beta=0.0,
         output_domain="spectral",
         output_size=None,
         cache="bitmask",
         cache_dtype="float32",
         batch_chunks=4,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
         **kwargs,
     ):
         # FFTs run in float32 whatever the policy: keep float32 weights.
         kwargs.setdefault("autocast", False)
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.filters = _checks.positive_int("filters", filters)
         self.kernel_size = _checks.int_pair("kernel_size", kernel_size)
         self.strides = _checks.int_pair("strides", strides)
+        self.padding = _choice("padding", padding, PADDINGS)
+        if data_format is None:
+            data_format = keras.config.image_data_format()
+        self.data_format = _choice("data_format", data_format, DATA_FORMATS)
+        self.dilation_rate = _checks.int_pair("dilation_rate", dilation_rate)
+        self.groups = _checks.positive_int("groups", groups)
+        if self.filters % self.groups:
+            raise _checks.invalid(
+                "groups", f"a positive integer that divides filters={self.filters}", groups
+            )
         self.beta = _checks.non_negative_number("beta", beta)
         self.activation = _checks.one_of("activation", activation, ACTIVATIONS)
         self.use_bias = bool(use_bias)
@@ -174,12 +271,49 @@ class SpectralConv2D(keras.layers.Layer):
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
+        # Whether the layer is built for a spectral input: `build` sees a
+        # shape alone, and a channels-first real map and a spectral tensor
+        # keep their channels on different axes.
+        self._spectral_input = False
+
+    def __call__(self, inputs, *args, **kwargs):
+        if not self.built:
+            self._spectral_input = hasattr(inputs, "dtype") and spectral.is_spectral(inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def _channels_first(self, is_spectral):
+        """Whether an input is a real channels-first map (a spatial output always is, then)."""
+        return self.data_format == "channels_first" and not is_spectral
+
+    def _nhwc(self, shape, is_spectral):
+        """The shape as `(batch, H, W, C)` (a spectral shape is already so)."""
+        shape = tuple(shape)
+        if self._channels_first(is_spectral) and len(shape) == 4:
+            return (shape[0], shape[2], shape[3], shape[1])
+        return shape
 
     def build(self, input_shape):
-        _inputs.check_rank4(self, input_shape)
+        """Creates the kernel and bias for an input shape.
+
+        A shape alone does not tell a channels-first real map from a
+        spectral tensor: called on a tensor, the layer knows which it gets;
+        `build(shape)` on its own takes a real map in `data_format`, unless
+        the layer is rebuilt from a build config that records a spectral
+        input.
+        """
+        layout = "channels_last" if self._spectral_input else self.data_format
+        _inputs.check_rank4(self, input_shape, layout)
+        shape = self._nhwc(input_shape, self._spectral_input)
+        channels = int(shape[-1])
+        if channels % self.groups:
+            raise ValueError(
+                f"Invalid input for SpectralConv2D '{self.name}'. Expected a "
+                f"number of input channels divisible by groups={self.groups}. "
+                f"Received: {_inputs.describe(input_shape, self._spectral_input)}"
+            )
         self.kernel = self.add_weight(
             name="kernel",
-            shape=(*self.kernel_size, input_shape[-1], self.filters),
+            shape=(*self.kernel_size, channels // self.groups, self.filters),
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
@@ -195,42 +329,69 @@ class SpectralConv2D(keras.layers.Layer):
         else:
             self.bias = None
 
-    def _plan(self, shape, is_spectral):
+    def get_build_config(self):
+        config = super().get_build_config()
+        if config is not None and self._channels_first(False) and self._spectral_input:
+            config = {**config, "spectral_input": True}
+        return config
+
+    def build_from_config(self, config):
+        self._spectral_input = bool(config and config.get("spectral_input", False))
+        super().build_from_config(config)
+
+    def _plan(self, raw_shape, is_spectral):
         """FFT size, kernel alignment and crop for an input, or a clear error."""
-        _inputs.check_sizes_known(self, shape, is_spectral)
-        kh, kw = self.kernel_size
-        if self.built and shape[-1] != self.kernel.shape[2]:
+        _inputs.check_sizes_known(self, raw_shape, is_spectral, self.data_format)
+        shape = self._nhwc(raw_shape, is_spectral)
+        extent = spectral.dilated_size(self.kernel_size, self.dilation_rate)
+        if self.built and shape[-1] != self.kernel.shape[2] * self.groups:
             raise ValueError(
                 f"Invalid input for SpectralConv2D '{self.name}'. Expected "
-                f"{self.kernel.shape[2]} input channels, as when the layer was "
-                f"built. Received: {_inputs.describe(shape, is_spectral)}"
+                f"{self.kernel.shape[2] * self.groups} input channels, as when the "
+                f"layer was built. Received: {_inputs.describe(raw_shape, is_spectral)}"
             )
         if is_spectral:
             fft_size = spectral.fft_size_of(shape)
-            if kh > fft_size[0] or kw > fft_size[1]:
+            if extent[0] > fft_size[0] or extent[1] > fft_size[1]:
+                kernel = f"kernel {self.kernel_size}"
+                if self.dilation_rate != (1, 1):
+                    kernel += f" with dilation_rate={self.dilation_rate} (extent {extent})"
                 raise ValueError(
-                    f"Invalid input for SpectralConv2D '{self.name}'. The kernel "
-                    f"{self.kernel_size} does not fit the spectral input's FFT "
-                    f"size (P, Q)={fft_size}. Received: "
-                    f"{_inputs.describe(shape, True)}"
+                    f"Invalid input for SpectralConv2D '{self.name}'. The {kernel} "
+                    f"does not fit the spectral input's FFT size (P, Q)={fft_size}. "
+                    f"Received: {_inputs.describe(shape, True)}"
                 )
-            crop = self.output_size
+            size = self.output_size
             if self.output_domain == "spatial":
-                if crop is None:
+                if size is None:
                     raise _checks.invalid(
                         "output_size",
                         "the (height, width) to crop to when a spectral input "
                         "leaves as a spatial output",
                         None,
                     )
-                if crop[0] > fft_size[0] or crop[1] > fft_size[1]:
+                if size[0] > fft_size[0] or size[1] > fft_size[1]:
                     raise _checks.invalid(
                         "output_size",
                         f"at most the input's FFT size (P, Q)={fft_size}",
-                        crop,
+                        size,
+                    )
+                crop = self._conv_lengths(size, extent)
+                if min(crop) < 1:
+                    raise _checks.invalid(
+                        "output_size",
+                        f"at least the kernel's extent {extent} with padding='valid'",
+                        size,
+                    )
+                if crop[0] > fft_size[0] or crop[1] > fft_size[1]:
+                    raise _checks.invalid(
+                        "output_size",
+                        f"at most the input's FFT size (P, Q)={fft_size} less the "
+                        f"kernel's extent {extent} plus 1 with padding='full'",
+                        size,
                     )
             else:
-                crop = fft_size
+                size = crop = fft_size
         else:
             if self.output_size is not None:
                 raise _checks.invalid(
@@ -238,18 +399,40 @@ class SpectralConv2D(keras.layers.Layer):
                     "None for a real input (it is cropped to its own size)",
                     self.output_size,
                 )
-            crop = (int(shape[1]), int(shape[2]))
-            fft_size = spectral.padded_size(*crop, kh - 1, kw - 1)
+            size = (int(shape[1]), int(shape[2]))
+            crop = self._conv_lengths(size, extent)
+            if min(crop) < 1:
+                raise ValueError(
+                    f"Invalid input for SpectralConv2D '{self.name}'. With "
+                    f"padding='valid' the kernel's extent {extent} must fit in the "
+                    f"map: expected a height and width of at least {extent}. "
+                    f"Received: {_inputs.describe(raw_shape, False)}"
+                )
+            # A "valid" crop reads no padding; a spectral output keeps the
+            # whole linear convolution.
+            pad = (0, 0) if self._valid_spatial() else (extent[0] - 1, extent[1] - 1)
+            fft_size = spectral.padded_size(*size, *pad)
         offsets = tuple(
-            spectral.same_padding_offset(n, k, s)
-            for n, k, s in zip(crop, self.kernel_size, self.strides)
+            spectral.conv_offset(n, k, s, self.padding)
+            for n, k, s in zip(size, extent, self.strides)
         )
         return _Plan(fft_size, offsets, crop)
+
+    def _valid_spatial(self):
+        return self.padding == "valid" and self.output_domain == "spatial"
+
+    def _conv_lengths(self, size, extent):
+        return tuple(spectral.conv_length(n, k, self.padding) for n, k in zip(size, extent))
 
     def _prepare(self, weights, after, plan):
         """What the forward pass needs of the weights: the kernel's spectrum."""
         kernel, *bias = weights
-        return [*spectral.kernel_spectrum(kernel, plan.fft_size, plan.offsets, after), *bias]
+        parts = spectral.kernel_spectrum(
+            kernel, plan.fft_size, plan.offsets, after, dilation=self.dilation_rate
+        )
+        if self.groups > 1:
+            parts = [_grouped_kernel(part, self.groups) for part in parts]
+        return [*parts, *bias]
 
     def _forward(self, inputs, k_real, k_imag, *bias, plan, is_spectral):
         """The layer's maths, from its input and kernel spectrum to its output.
@@ -261,7 +444,10 @@ class SpectralConv2D(keras.layers.Layer):
             real, imag = spectral.frequency_major(inputs)
         else:
             real, imag = spectral.frequency_major_of_map(inputs, plan.fft_size)
-        real, imag = spectral.product_parts(real, imag, (k_real, k_imag))
+        if self.groups == 1:
+            real, imag = spectral.product_parts(real, imag, (k_real, k_imag))
+        else:
+            real, imag = _grouped_product(real, imag, (k_real, k_imag), self.groups)
         if bias:
             real = spectral.add_bias_parts(real, bias[0], plan.fft_size)
         real, imag = spectral.threshold_parts(real, imag, self.beta)
@@ -276,6 +462,8 @@ class SpectralConv2D(keras.layers.Layer):
     def call(self, inputs):
         is_spectral = spectral.is_spectral(inputs)
         plan = self._plan(inputs.shape, is_spectral)
+        if self._channels_first(is_spectral):
+            inputs = tf.transpose(inputs, (0, 2, 3, 1))
         weights = [self.kernel] + ([self.bias] if self.use_bias else [])
         out = _cache_module.recompute_from_compressed(
             lambda x, *k: self._forward(x, *k, plan=plan, is_spectral=is_spectral),
@@ -288,14 +476,20 @@ class SpectralConv2D(keras.layers.Layer):
         )
         if self.output_domain == "spectral":
             return out
-        return ops.cast(out, self.compute_dtype)
+        out = ops.cast(out, self.compute_dtype)
+        if self.data_format == "channels_first":
+            out = tf.transpose(out, (0, 3, 1, 2))
+        return out
 
     def _output_shape(self, shape, is_spectral):
         plan = self._plan(shape, is_spectral)
         if self.output_domain == "spectral":
             return spectral.spectral_shape(shape[0], plan.fft_size, self.filters)
         (h, w), (sh, sw) = plan.crop, self.strides
-        return (shape[0], -(-h // sh), -(-w // sw), self.filters)
+        rows, cols = -(-h // sh), -(-w // sw)
+        if self.data_format == "channels_first":
+            return (shape[0], self.filters, rows, cols)
+        return (shape[0], rows, cols, self.filters)
 
     def compute_output_shape(self, input_shape):
         """Output shape for a real input (see `compute_output_spec` for both)."""
@@ -313,6 +507,10 @@ class SpectralConv2D(keras.layers.Layer):
                 "filters": self.filters,
                 "kernel_size": self.kernel_size,
                 "strides": self.strides,
+                "padding": self.padding,
+                "data_format": self.data_format,
+                "dilation_rate": self.dilation_rate,
+                "groups": self.groups,
                 "beta": self.beta,
                 "activation": self.activation,
                 "use_bias": self.use_bias,
