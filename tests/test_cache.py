@@ -229,8 +229,13 @@ def test_batch_chunks_lower_the_step_peak():
     step = {chunks: _step_bytes(chunks) for chunks in [1, 4]}
     # The backward pass's recomputation and gradients at a quarter of the
     # batch: its intermediates (several dense spectra) shrink fourfold,
-    # while the full-batch gradients between layers stay.
-    assert step[4] < 0.75 * step[1], step
+    # while the full-batch gradients between layers stay. Which tensors
+    # overlap at the peak depends on the order the executor picks, which
+    # moves either peak by about one such spectrum from run to run, so the
+    # saving is asserted in those units: more than one dense spectrum of
+    # the whole batch (64 x 34 x 18 x 64 complex64, 20 MiB).
+    spectrum = SHAPE[0] * 34 * 18 * WIDTH * 8
+    assert step[1] - step[4] > spectrum, (step, spectrum)
 
 
 def test_fit_with_each_cache():
