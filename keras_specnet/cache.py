@@ -9,11 +9,26 @@ the backward pass. The input of a spectral layer is usually the output of
 the previous one, zero wherever the threshold zeroed it, so it compresses:
 
 - `"bitmask"`: a packed bit per entry (non-zero or not) plus the non-zero
-  values, about `1/8 + 8 p` bytes per entry at density `p` (`1/8 + 4 p`
-  with `cache_dtype="bfloat16"`);
+  values, about `1/8 + 8 p` bytes per entry at density `p`;
 - `"sparse_tensor"`: a `tf.SparseTensor`, int64 indices (4 per entry of a
   rank-4 tensor) plus the values, 40 bytes per non-zero: kept to compare;
 - `"none"`: plain autodiff, nothing compressed.
+
+The kept values are complex64 (`cache_dtype="float32"`, exact) or, with an
+approximate gradient in exchange for less memory:
+
+- `"bfloat16"`: real and imaginary parts as bfloat16, 4 bytes per value;
+- `"int8"`: both parts as int8 with one float32 scale per group of
+  `GROUP` consecutive values (the group's largest part maps to 127,
+  rounding to nearest), about 2.06 bytes per value;
+- `"int4"`: both parts in one byte (4 bits each, -7..7, one scale per
+  group), rounded stochastically so that the rounding is unbiased, about
+  1.06 bytes per value.
+
+Quantization is per group of kept (non-zero) values in their row-major
+order, so a group spans neighbouring frequencies of one sample, and zeros
+stay exact (the bitmask keeps them). This is activation-compressed
+training's recipe (ActNN, Chen et al. 2021) on the spectra.
 
 A real (spatial) input is kept as it is: it is dense, and usually already
 held by the layer that produced it (a pooling).
@@ -24,7 +39,10 @@ import tensorflow as tf
 from keras_specnet import _checks
 
 CACHES = ("bitmask", "sparse_tensor", "none")
-CACHE_DTYPES = ("float32", "bfloat16")
+CACHE_DTYPES = ("float32", "bfloat16", "int8", "int4")
+#: Kept values per quantization scale (`cache_dtype` "int8" and "int4").
+GROUP = 64
+_LEVELS = {"int8": 127.0, "int4": 7.0}
 
 _BITS = tf.constant([1, 2, 4, 8, 16, 32, 64, 128], tf.uint8)
 
@@ -34,18 +52,45 @@ def check(cache, cache_dtype):
     _checks.one_of("cache_dtype", cache_dtype, CACHE_DTYPES)
 
 
-def _values(flat_values, cache_dtype):
+def _encode(flat_values, cache_dtype):
+    """The kept complex values as a list of tensors in `cache_dtype`."""
     if cache_dtype == "float32":
-        return flat_values
+        return [flat_values]
     parts = tf.stack([tf.math.real(flat_values), tf.math.imag(flat_values)], axis=-1)
-    return tf.cast(parts, cache_dtype)
+    if cache_dtype == "bfloat16":
+        return [tf.cast(parts, tf.bfloat16)]
+    levels = _LEVELS[cache_dtype]
+    count = tf.shape(parts)[0]
+    groups = tf.reshape(tf.pad(parts, [[0, (-count) % GROUP], [0, 0]]), [-1, GROUP * 2])
+    top = tf.reduce_max(tf.abs(groups), axis=1, keepdims=True)
+    scale = tf.where(top > 0, top / levels, tf.ones_like(top))
+    scaled = groups / scale
+    if cache_dtype == "int4":
+        # Stochastic rounding: E[q] = scaled, so the kept input is unbiased.
+        scaled = tf.floor(scaled + tf.random.uniform(tf.shape(scaled)))
+    q = tf.clip_by_value(tf.round(scaled), -levels, levels)
+    q = tf.reshape(q, [-1, 2])[:count]
+    if cache_dtype == "int8":
+        return [tf.cast(q, tf.int8), scale[:, 0]]
+    nibbles = tf.cast(q + 8.0, tf.uint8)
+    packed = tf.bitwise.bitwise_or(nibbles[:, 0], tf.bitwise.left_shift(nibbles[:, 1], 4))
+    return [packed, scale[:, 0]]
 
 
-def _restore_values(values, cache_dtype):
+def _decode(encoded, cache_dtype):
+    """The complex64 values back from `_encode`'s output."""
     if cache_dtype == "float32":
-        return values
-    parts = tf.cast(values, tf.float32)
-    return tf.complex(parts[..., 0], parts[..., 1])
+        return encoded[0]
+    if cache_dtype == "bfloat16":
+        parts = tf.cast(encoded[0], tf.float32)
+        return tf.complex(parts[:, 0], parts[:, 1])
+    q, scale = encoded
+    if cache_dtype == "int4":
+        low = tf.bitwise.bitwise_and(q, 15)
+        high = tf.bitwise.right_shift(q, 4)
+        q = tf.stack([tf.cast(low, tf.float32), tf.cast(high, tf.float32)], axis=-1) - 8.0
+    parts = tf.cast(q, tf.float32) * tf.repeat(scale, GROUP, axis=0)[: tf.shape(q)[0], None]
+    return tf.complex(parts[:, 0], parts[:, 1])
 
 
 def compress(z, cache, cache_dtype="float32"):
@@ -53,20 +98,20 @@ def compress(z, cache, cache_dtype="float32"):
     shape = tf.shape(z, out_type=tf.int64)
     if cache == "sparse_tensor":
         sparse = tf.sparse.from_dense(z)
-        return (sparse.indices, _values(sparse.values, cache_dtype), shape)
+        return (sparse.indices, *_encode(sparse.values, cache_dtype), shape)
     flat = tf.reshape(z, [-1])
     keep = tf.not_equal(flat, 0)
     size = tf.size(flat)
     # One byte per entry at most while packing (uint8 throughout).
     bits = tf.pad(tf.cast(keep, tf.uint8), [[0, (-size) % 8]])
     packed = tf.reduce_sum(tf.reshape(bits, [-1, 8]) * _BITS, axis=1)
-    return (packed, _values(tf.boolean_mask(flat, keep), cache_dtype), shape)
+    return (packed, *_encode(tf.boolean_mask(flat, keep), cache_dtype), shape)
 
 
 def decompress(saved, cache, cache_dtype="float32"):
     """The dense spectral tensor back from `compress`'s output."""
-    first, values, shape = saved
-    values = _restore_values(values, cache_dtype)
+    first, *encoded, shape = saved
+    values = _decode(encoded, cache_dtype)
     if cache == "sparse_tensor":
         return tf.sparse.to_dense(tf.SparseTensor(first, values, shape))
     size = tf.reduce_prod(shape)
@@ -226,3 +271,56 @@ def linear_without_cache(fn, inputs):
         return out, backward
 
     return forward(inputs)
+
+
+def _same_padding(size, window):
+    """(before, after) of "SAME" pooling with strides equal to the window."""
+    total = -(-size // window) * window - size
+    return total // 2, total - total // 2
+
+
+def max_pool_keeping_argmax(x, pool_size):
+    """`tf.nn.max_pool2d(x, pool_size, pool_size, "SAME")` keeping one byte per output.
+
+    For windows that do not overlap (strides equal to the window), the
+    backward pass needs only where each window's maximum was. This keeps
+    that position as a uint8 per output entry, instead of the dense input
+    and output that the pooling's own gradient keeps (for a 2x2 window, 1
+    byte against 20 per output entry in float32). The gradient is the
+    pooling's: each output's gradient goes to the first maximum of its
+    window.
+
+    Args:
+        x: float32 NHWC tensor with known height and width.
+        pool_size: `(ph, pw)`, at most 256 entries per window.
+    """
+    ph, pw = pool_size
+    height, width = x.shape[1], x.shape[2]
+    (top, bottom), (left, right) = _same_padding(height, ph), _same_padding(width, pw)
+    rows, cols = (height + top + bottom) // ph, (width + left + right) // pw
+
+    @tf.custom_gradient
+    def pool(x):
+        x = tf.stop_gradient(x)
+        batch, channels = tf.shape(x)[0], tf.shape(x)[3]
+        padded = tf.pad(
+            x, [[0, 0], [top, bottom], [left, right], [0, 0]], constant_values=float("-inf")
+        )
+        windows = tf.reshape(padded, [batch, rows, ph, cols, pw, channels])
+        windows = tf.reshape(
+            tf.transpose(windows, (0, 1, 3, 5, 2, 4)), [batch, rows, cols, channels, ph * pw]
+        )
+        out = tf.reduce_max(windows, axis=-1)
+        where = tf.cast(tf.argmax(windows, axis=-1, output_type=tf.int32), tf.uint8)
+
+        def backward(grad):
+            spread = tf.one_hot(tf.cast(where, tf.int32), ph * pw, dtype=grad.dtype)
+            spread = tf.reshape(spread * grad[..., None], [batch, rows, cols, channels, ph, pw])
+            spread = tf.reshape(
+                tf.transpose(spread, (0, 1, 4, 2, 5, 3)), [batch, rows * ph, cols * pw, channels]
+            )
+            return spread[:, top : top + height, left : left + width, :]
+
+        return out, backward
+
+    return pool(x)

@@ -85,3 +85,26 @@ def test_isolated_reports_a_failing_child():
 def test_format_table_aligns_columns():
     text = _io.format_table(("name", "x"), [("a", "1.00x"), ("longer", "10.00x")])
     assert text.splitlines() == ["name         x", "a        1.00x", "longer  10.00x"]
+
+
+def test_per_sample_is_the_slope_between_the_batch_sizes():
+    def entry(model, batch, step, cache=None, beta=None):
+        return {
+            "model": model,
+            "peer": "baseline",
+            "beta": beta,
+            "cache": cache,
+            "batch_size": batch,
+            "step_bytes": step,
+        }
+
+    entries = [
+        entry("vgg16", 64, 100 + 64 * 10),
+        entry("spec_vgg16", 64, 300 + 64 * 4, "bitmask", 0.01),
+        entry("vgg16", 256, 100 + 256 * 10),
+        entry("spec_vgg16", 256, 300 + 256 * 4, "bitmask", 0.01),
+    ]
+    assert bench_memory.per_sample(entries) == [
+        ("vgg16", 10.0, 1.0),
+        ("spec_vgg16 b=0.01 bitmask", 4.0, 0.4),
+    ]

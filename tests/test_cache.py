@@ -20,18 +20,67 @@ def _spectral_input(seed=0, shape=(2, 9, 8, 3), beta=0.3):
     return SpectralConv2D(shape[-1], 3, beta=beta, activation="spectral_tanh", cache="none")(x)
 
 
+# Largest error of one kept part, relative to the largest part of its group.
+_QUANTIZATION_ERROR = {"bfloat16": 2.0**-8, "int8": 0.5 / 127, "int4": 1.0 / 7}
+
+
+def _group_scales(z):
+    """The largest |real| or |imag| part of each value's quantization group."""
+    flat = z.numpy().reshape(-1)
+    kept = flat[flat != 0]
+    parts = np.abs(np.stack([kept.real, kept.imag], axis=-1)).max(axis=-1)
+    groups = np.arange(kept.size) // cache.GROUP
+    tops = np.array([parts[groups == g].max() for g in range(groups.max() + 1)])
+    scales = np.zeros(flat.shape, "float32")
+    scales[flat != 0] = tops[groups]
+    return scales.reshape(z.shape)
+
+
 @pytest.mark.parametrize("mode", ["bitmask", "sparse_tensor"])
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "int8", "int4"])
 def test_compress_round_trip(mode, dtype):
-    z = _spectral_input()
+    z = _spectral_input(shape=(2, 9, 8, 16), beta=1.0)
     assert 0.2 < float(tf.reduce_mean(tf.cast(tf.equal(z, 0), tf.float32))) < 0.95
+    assert int(tf.math.count_nonzero(z)) > 3 * cache.GROUP  # several groups, one partial
     saved = cache.compress(z, mode, dtype)
     back = cache.decompress(saved, mode, dtype).numpy()
     if dtype == "float32":
         np.testing.assert_array_equal(back, z.numpy())
-    else:
-        np.testing.assert_allclose(back, z.numpy(), rtol=1e-2, atol=1e-2)
-        np.testing.assert_array_equal(back == 0, z.numpy() == 0)
+        return
+    np.testing.assert_array_equal(back[z.numpy() == 0], 0)
+    if dtype == "bfloat16":
+        np.testing.assert_allclose(back, z.numpy(), rtol=2 * _QUANTIZATION_ERROR[dtype])
+        return
+    bound = _QUANTIZATION_ERROR[dtype] * _group_scales(z) * (1 + 1e-5)
+    for part in (np.real, np.imag):
+        assert np.all(np.abs(part(back) - part(z.numpy())) <= bound)
+
+
+def test_int4_rounding_is_unbiased():
+    # Stochastic rounding: the mean of many roundings is the value itself,
+    # where rounding to nearest would be off by up to half a step.
+    values = tf.constant(np.linspace(0.01, 1.0, cache.GROUP), tf.float32)
+    z = tf.reshape(tf.complex(values, -0.3 * values), (1, 8, 8, 1))
+    runs = np.stack(
+        [
+            cache.decompress(cache.compress(z, "bitmask", "int4"), "bitmask", "int4")
+            for _ in range(400)
+        ]
+    )
+    step = 1.0 / 7
+    assert np.abs(runs.mean(axis=0) - z.numpy()).max() < 0.1 * step
+    assert np.abs(runs[0] - z.numpy()).max() > 0.2 * step  # each run is rounded
+
+
+def test_quantized_values_take_their_bytes():
+    z = _spectral_input(shape=(4, 16, 16, 8), beta=0.5)
+    nonzero = int(tf.math.count_nonzero(z))
+    bits_and_shape = -(-int(tf.size(z)) // 8) + 32
+    scales = 4 * -(-nonzero // cache.GROUP)
+    expected = {"bfloat16": 4 * nonzero, "int8": 2 * nonzero + scales, "int4": nonzero + scales}
+    for dtype, values in expected.items():
+        got = cache.saved_bytes(cache.compress(z, "bitmask", dtype))
+        assert got == bits_and_shape + values, dtype
 
 
 @pytest.mark.parametrize("mode", ["bitmask", "sparse_tensor"])
@@ -137,19 +186,33 @@ def test_batch_chunks_argument_error():
         ToSpatial((8, 8), pool_size=2, batch_chunks=0)
 
 
-def test_bfloat16_cache_gradients_are_close():
+def _quantized_and_plain_grads(dtype):
     inputs = _spectral_input().numpy()
     plain = SpectralConv2D(4, 3, beta=0.3, activation="spectral_tanh", cache="none")
-    cached = SpectralConv2D(4, 3, beta=0.3, activation="spectral_tanh", cache_dtype="bfloat16")
+    cached = SpectralConv2D(4, 3, beta=0.3, activation="spectral_tanh", cache_dtype=dtype)
     plain(inputs)
     cached(inputs)
     cached.set_weights(plain.get_weights())
     weights = np.ones(plain(inputs).shape, "float32")
-    for got, expected in zip(
-        _grads(cached, inputs, weights, False), _grads(plain, inputs, weights, False)
-    ):
+    return zip(_grads(cached, inputs, weights, False), _grads(plain, inputs, weights, False))
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "int8"])
+def test_quantized_cache_gradients_are_close(dtype):
+    for got, expected in _quantized_and_plain_grads(dtype):
         scale = np.max(np.abs(expected))
         np.testing.assert_allclose(got, expected, atol=2e-2 * scale)
+
+
+def test_int4_cache_gradients_point_the_same_way():
+    # 4-bit values move entries across the threshold and change the
+    # activation's derivative, so single entries of the input's gradient
+    # can be far off; the gradients as a whole stay aligned.
+    tf.random.set_seed(0)  # the stochastic rounding
+    for got, expected in _quantized_and_plain_grads("int4"):
+        got, expected = np.ravel(got), np.ravel(expected)
+        cosine = np.real(np.vdot(got, expected)) / np.linalg.norm(got) / np.linalg.norm(expected)
+        assert cosine > 0.8, cosine
 
 
 # Large enough that every kept tensor, the packed bitmask included, is above
@@ -273,6 +336,6 @@ def test_cache_argument_errors():
         SpectralConv2D(4, 3, cache="zip")
     with pytest.raises(
         ValueError,
-        match=r"`cache_dtype`. Expected one of \['bfloat16', 'float32'\]. Received: cache_dtype='float16'",
+        match=r"`cache_dtype`. Expected one of \['bfloat16', 'float32', 'int4', 'int8'\]. Received: cache_dtype='float16'",
     ):
         SpectralConv2D(4, 3, cache_dtype="float16")

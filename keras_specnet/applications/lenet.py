@@ -131,8 +131,9 @@ def SpecLeNet5(
         cache: what each `SpectralConv2D` keeps for the backward pass:
             `"bitmask"`, `"sparse_tensor"` or `"none"` (see
             `keras_specnet.cache`). Defaults to `"bitmask"`.
-        cache_dtype: `"float32"` or `"bfloat16"`, dtype of the kept
-            values. Defaults to `"float32"`.
+        cache_dtype: dtype of the kept values: `"float32"` (exact),
+            `"bfloat16"`, `"int8"` or `"int4"` (quantized; see
+            `keras_specnet.cache`). Defaults to `"float32"`.
         batch_chunks: int >= 1. Slices of the batch each spectral layer
             works on one after the other, to lower the step peak (see
             `SpectralConv2D`). Defaults to `4`.

@@ -17,7 +17,11 @@ images, at each `--batch-sizes`:
 each with `memory.held_bytes` (held from the forward to the backward
 pass), `memory.step_peak` (the allocator's peak during one compiled step,
 and that peak less what was resident before the step), the median time of
-`--repeats` training steps and the zero fraction of the spectra. The same
+`--repeats` training steps and the zero fraction of the spectra. With two
+or more `--batch-sizes` it also reports per-sample memory: the slope of
+the step's own bytes between the smallest and the largest batch, which
+removes the weights, gradients and optimizer state and sets the largest
+batch that fits. The same
 measurements at initialisation (no training) follow, reported separately.
 Every figure is also given as a ratio to the baseline of its family, batch
 size and state. Images are Fashion-MNIST resized to 32x32x3 (offline) or
@@ -38,7 +42,14 @@ FAMILIES = {
     "densenet": ("densenet", "spec_densenet", {"width": 0.25}),
 }
 PEERS = ("baseline", "mixed_bfloat16", "recompute_grad")
-CACHES = ("none", "sparse_tensor", "bitmask", "bitmask+bfloat16")
+CACHES = (
+    "none",
+    "sparse_tensor",
+    "bitmask",
+    "bitmask+bfloat16",
+    "bitmask+int8",
+    "bitmask+int4",
+)
 BETAS = (0.5, 0.7, 1.0, 1.5)
 DATASETS = ("fashion_mnist", "cifar10")
 
@@ -50,7 +61,7 @@ def add_arguments(parser):
         "--caches",
         nargs="+",
         choices=CACHES,
-        default=list(CACHES),
+        default=["none", "sparse_tensor", "bitmask", "bitmask+bfloat16"],
         help="cache modes measured at the first of --betas",
     )
     parser.add_argument(
@@ -306,6 +317,33 @@ def _table(entries, accuracies):
     return _io.format_table(header, rows)
 
 
+def per_sample(entries):
+    """Per-sample step bytes of each configuration: the slope between batch sizes.
+
+    `entries` are measurements of one family and state; returns a list of
+    `(label, bytes_per_sample, ratio_to_the_first)` in the order of the
+    configurations, from the smallest and the largest batch size measured.
+    """
+    by_label = {}
+    for e in entries:
+        by_label.setdefault(_label(e), {})[e["batch_size"]] = e["step_bytes"]
+    slopes = []
+    for label, steps in by_label.items():
+        small, large = min(steps), max(steps)
+        if large > small:
+            slopes.append((label, (steps[large] - steps[small]) / (large - small)))
+    base = slopes[0][1] if slopes else None
+    return [(label, slope, slope / base if base else None) for label, slope in slopes]
+
+
+def _per_sample_table(entries):
+    rows = [
+        (label, f"{slope / 1024:.1f}", "-" if ratio is None else f"{ratio:.2f}x")
+        for label, slope, ratio in per_sample(entries)
+    ]
+    return _io.format_table(("configuration", "per-sample KiB", "per-sample"), rows)
+
+
 def _model_args(args, family_args):
     """The family's builder arguments with the command line's width and BN."""
     extra = {} if args.batch_norm is None else {"batch_norm": args.batch_norm}
@@ -384,6 +422,7 @@ def main(args):
         states.append(("init", args.init_batch_sizes))
     for state, batch_sizes in states:
         for family in args.families:
+            family_entries = []
             for batch_size in batch_sizes:
                 entries, base = [], None
                 for config in _configs(args, family, state == "trained"):
@@ -416,8 +455,21 @@ def main(args):
                         flush=True,
                     )
                 results["measurements"].extend(entries)
+                family_entries.extend(entries)
                 print(f"\n{family}, {state}, batch {batch_size} (ratios to {entries[0]['model']}):")
                 print(_table(entries, accuracies if state == "trained" else {}), flush=True)
+                print()
+            if len(set(batch_sizes)) > 1:
+                slopes = per_sample(family_entries)
+                results.setdefault("per_sample", []).extend(
+                    {"family": family, "state": state, "configuration": label, "bytes": slope}
+                    for label, slope, _ in slopes
+                )
+                print(
+                    f"{family}, {state}, per-sample memory (step bytes, batch "
+                    f"{min(batch_sizes)} to {max(batch_sizes)}):"
+                )
+                print(_per_sample_table(family_entries), flush=True)
                 print()
     results["accuracy"] = accuracies
     if args.output:

@@ -50,8 +50,8 @@ class SpectralBatchNormalization(keras.layers.Layer):
             `"sparse_tensor"` or `"none"` (plain autodiff, which keeps the
             dense spectrum). Same gradients in every mode (see
             `keras_specnet.cache`). Defaults to `"bitmask"`.
-        cache_dtype: `"float32"` or `"bfloat16"`, dtype of the kept values.
-            Defaults to `"float32"`.
+        cache_dtype: dtype of the kept values, one of
+            `keras_specnet.cache.CACHE_DTYPES`. Defaults to `"float32"`.
         **kwargs: Base layer keyword arguments, such as `name`.
 
     Input shape:

@@ -154,9 +154,12 @@ class SpectralConv2D(keras.layers.Layer):
             the backward pass), `"sparse_tensor"` (the same as a
             `tf.SparseTensor`, for comparison) or `"none"` (plain autodiff).
             All give the same gradients. Defaults to `"bitmask"`.
-        cache_dtype: `"float32"` or `"bfloat16"`: dtype of the kept values
-            (bfloat16 halves them, and rounds the gradients accordingly).
-            Defaults to `"float32"`.
+        cache_dtype: dtype of the kept values: `"float32"` (exact),
+            `"bfloat16"` (half the bytes), `"int8"` (a quarter) or `"int4"`
+            (an eighth), the last two with one scale per group of values
+            (see `keras_specnet.cache`). The gradients are then computed
+            from the rounded input, so they are approximate. Defaults to
+            `"float32"`.
         batch_chunks: int >= 1. With a cache, the layer runs its forward
             pass, and the recomputation and gradient of its backward pass,
             on this many slices of the batch one after the other, so that

@@ -21,10 +21,14 @@ class ToSpatial(keras.layers.Layer):
 
     With `pool_size`, the layer also max-pools the map (`"same"` padding,
     as `keras.layers.MaxPooling2D(pool_size, pool_strides, "same")`), fused
-    so that the backward pass keeps a compressed copy of the (sparse) input
-    spectrum, as `SpectralConv2D` does, and recomputes the map from it,
-    instead of the dense full-resolution map that a separate pooling layer
-    keeps. Without pooling the layer is linear and keeps nothing.
+    so that the backward pass does not keep the dense full-resolution map
+    that a separate pooling layer keeps. With windows that do not overlap
+    (`pool_strides` equal to `pool_size`, as in every SpecNet model) it
+    keeps only where each window's maximum was, one byte per output entry
+    (`cache.max_pool_keeping_argmax`); with overlapping windows it keeps a
+    compressed copy of the (sparse) input spectrum, as `SpectralConv2D`
+    does, and recomputes the map from it. Without pooling the layer is
+    linear and keeps nothing.
 
     Args:
         size: int or tuple of 2 ints. `(H, W)` of the map, the size of the
@@ -34,13 +38,16 @@ class ToSpatial(keras.layers.Layer):
             after the crop. Defaults to `None` (no pooling).
         pool_strides: `None` or int or tuple of 2 ints. Pooling strides;
             `None` means `pool_size`. Defaults to `None`.
-        cache: with pooling, what the backward pass keeps: `"bitmask"`,
-            `"sparse_tensor"` or `"none"` (see `keras_specnet.cache`).
+        cache: with pooling, `"none"` for plain autodiff (the pooling keeps
+            its dense input and output); otherwise, with overlapping
+            windows, what the backward pass keeps of the input spectrum:
+            `"bitmask"` or `"sparse_tensor"` (see `keras_specnet.cache`).
             Defaults to `"bitmask"`.
-        cache_dtype: `"float32"` or `"bfloat16"`. Defaults to `"float32"`.
-        batch_chunks: int >= 1. With pooling and a cache, slices of the
-            batch processed one after the other in both passes (see
-            `SpectralConv2D`). Defaults to `4`.
+        cache_dtype: dtype of the values kept with overlapping windows, one
+            of `keras_specnet.cache.CACHE_DTYPES`. Defaults to `"float32"`.
+        batch_chunks: int >= 1. With overlapping pooling windows and a
+            cache, slices of the batch processed one after the other in
+            both passes (see `SpectralConv2D`). Defaults to `4`.
         data_format: `"channels_last"` (an NHWC output), `"channels_first"`
             (NCHW) or `None`, which means `keras.config.image_data_format()`.
             The layout of the real output only: the input is a spectral
@@ -112,10 +119,12 @@ class ToSpatial(keras.layers.Layer):
     def call(self, inputs):
         _inputs.require_domain(self, inputs, spectral_expected=True)
         self._check(inputs.shape)
-        if self.pool_size is None:
+        if self.pool_size is None or self._keeps_argmax():
             x = cache_module.linear_without_cache(
                 lambda z: spectral.to_spatial(z, self.size), inputs
             )
+            if self.pool_size is not None:
+                x = cache_module.max_pool_keeping_argmax(x, self.pool_size)
         else:
             x = cache_module.recompute_from_compressed(
                 self._pooled,
@@ -129,6 +138,13 @@ class ToSpatial(keras.layers.Layer):
         if self.data_format == "channels_first":
             x = ops.transpose(x, _inputs.TO_CHANNELS_FIRST)
         return x
+
+    def _keeps_argmax(self):
+        return (
+            self.cache != "none"
+            and self.pool_strides == self.pool_size
+            and self.pool_size[0] * self.pool_size[1] <= 256
+        )
 
     def _pooled(self, z):
         x = spectral.to_spatial(z, self.size)
