@@ -310,8 +310,11 @@ def max_pool_keeping_argmax(x, pool_size):
         windows = tf.reshape(
             tf.transpose(windows, (0, 1, 3, 5, 2, 4)), [batch, rows, cols, channels, ph * pw]
         )
-        out = tf.reduce_max(windows, axis=-1)
         where = tf.cast(tf.argmax(windows, axis=-1, output_type=tf.int32), tf.uint8)
+        # The output waits for the positions, so that the windows are not
+        # left alive for them after the forward pass has moved on.
+        with tf.control_dependencies([where]):
+            out = tf.reduce_max(windows, axis=-1)
 
         def backward(grad):
             spread = tf.one_hot(tf.cast(where, tf.int32), ph * pw, dtype=grad.dtype)
