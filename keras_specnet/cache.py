@@ -67,8 +67,10 @@ def _encode(flat_values, cache_dtype):
     scaled = groups / scale
     if cache_dtype == "int4":
         # Stochastic rounding: E[q] = scaled, so the kept input is unbiased.
-        scaled = tf.floor(scaled + tf.random.uniform(tf.shape(scaled)))
-    q = tf.clip_by_value(tf.round(scaled), -levels, levels)
+        q = tf.floor(scaled + tf.random.uniform(tf.shape(scaled)))
+    else:
+        q = tf.round(scaled)
+    q = tf.clip_by_value(q, -levels, levels)
     q = tf.reshape(q, [-1, 2])[:count]
     if cache_dtype == "int8":
         return [tf.cast(q, tf.int8), scale[:, 0]]
