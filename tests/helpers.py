@@ -24,6 +24,24 @@ def write_idx(path, array):
     return str(path)
 
 
+#: Builder arguments that keep every registered model small (the suite's
+#: widths); the architecture is the same as at full size.
+SMALL_MODEL_ARGS = {
+    "lenet5": {},
+    "spec_lenet5": {},
+    "alexnet": {"width": 0.125, "fc_units": 16},
+    "spec_alexnet": {"width": 0.125, "fc_units": 16},
+    "vgg16": {"width": 0.125, "fc_units": 16},
+    "spec_vgg16": {"width": 0.125, "fc_units": 16},
+    "densenet": {"width": 0.125, "num_layers": 2},
+    "spec_densenet": {"width": 0.125, "num_layers": 2},
+    "mobilenet_v1": {"alpha": 0.125},
+    "mobilenet_v1_bft": {"alpha": 0.125},
+    "shufflenet_v2": {"scale": 0.25},
+    "shufflenet_v2_bft": {"scale": 0.25},
+}
+
+
 def random_split(n, seed):
     """`n` random 28x28 uint8 images and labels 0-9."""
     rng = np.random.default_rng(seed)

@@ -18,21 +18,9 @@ from keras_specnet.applications import (
 from keras_specnet.applications.vgg import SPEC_VGG16_BETA
 from keras_specnet.layers import SpectralConv2D
 
-# Small widths keep the suite fast; the architecture is the same.
-SMALL = {
-    "lenet5": {},
-    "spec_lenet5": {},
-    "alexnet": {"width": 0.125, "fc_units": 32},
-    "spec_alexnet": {"width": 0.125, "fc_units": 32},
-    "vgg16": {"width": 0.125, "fc_units": 32},
-    "spec_vgg16": {"width": 0.125, "fc_units": 32},
-    "densenet": {"width": 0.125, "num_layers": 3},
-    "spec_densenet": {"width": 0.125, "num_layers": 3},
-    "mobilenet_v1": {"alpha": 0.125},
-    "mobilenet_v1_bft": {"alpha": 0.125},
-    "shufflenet_v2": {"scale": 0.25},
-    "shufflenet_v2_bft": {"scale": 0.25},
-}
+from helpers import SMALL_MODEL_ARGS
+
+SMALL = SMALL_MODEL_ARGS
 NAMES = list(applications.REGISTRY)
 
 

@@ -182,12 +182,16 @@ def test_a_trial_whose_loss_goes_nan_fails_and_is_never_best(tmp_path):
 # --- HyperModel.fit on its own -----------------------------------------------
 
 
-def test_fit_passes_the_callbacks_and_arguments_to_model_fit():
+def _built():
+    """The spectral hypermodel, its default hyperparameters, its model and data."""
     hypermodel = _spec()
     hp = keras_tuner.HyperParameters()
-    model = hypermodel.build(hp)
-    x, y = _data()
     _CountEpochs.epochs = 0
+    return hypermodel, hp, hypermodel.build(hp), _data()
+
+
+def test_fit_passes_the_callbacks_and_arguments_to_model_fit():
+    hypermodel, hp, model, (x, y) = _built()
     history = hypermodel.fit(
         hp, model, x, y, epochs=2, batch_size=16, verbose=0, callbacks=[_CountEpochs()]
     )
@@ -213,11 +217,7 @@ class _PoisonAfter(keras.callbacks.Callback):
 
 
 def test_fit_fails_the_trial_when_the_training_loss_is_not_finite():
-    hypermodel = _spec()
-    hp = keras_tuner.HyperParameters()
-    model = hypermodel.build(hp)
-    x, y = _data()
-    _CountEpochs.epochs = 0
+    hypermodel, hp, model, (x, y) = _built()
     with pytest.raises(
         keras_tuner.errors.FailedTrialError,
         match=r"The trial's `loss` is nan at batch 2 of epoch 1: the model diverged "
