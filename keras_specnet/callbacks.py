@@ -1,6 +1,7 @@
-"""Keras callbacks: training memory per epoch."""
+"""Keras callbacks: training memory per epoch, stopping on a NaN or Inf loss."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_specnet import memory
@@ -49,3 +50,76 @@ class MemoryProfiler(keras.callbacks.Callback):
         if logs is not None and self._peaks:
             logs["memory_peak_bytes"] = float(max(self._peaks))
             logs["memory_mean_bytes"] = float(sum(self._peaks) / len(self._peaks))
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss, or the weights, became NaN or Inf.
+
+    Attributes:
+        epoch: int. The epoch (from 0).
+        batch: int or None. The batch (from 0, within the epoch) whose loss
+            was NaN or Inf; None when the weights were found so at the end
+            of the epoch.
+        loss: float or None. The loss that Keras logged for the batch.
+    """
+
+    def __init__(self, epoch, batch=None, loss=None):
+        self.epoch, self.batch, self.loss = epoch, batch, loss
+        if batch is None:
+            what = (
+                f"the weights became NaN or Inf during epoch {epoch + 1} (counting from 1) "
+                "while the logged loss stayed finite"
+            )
+        else:
+            what = (
+                f"the training loss became {loss} at epoch {epoch + 1}, batch {batch + 1} "
+                "(counting from 1)"
+            )
+        super().__init__(what)
+
+
+class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
+    """`keras.callbacks.TerminateOnNaN(raise_error=True)`, naming the epoch,
+    and a check of the weights at the end of every epoch.
+
+    Raises `NonFiniteLossError` (a `RuntimeError`) at the end of the first
+    batch whose logged loss is NaN or Inf, or at the end of an epoch whose
+    trainable weights hold a NaN or an Inf. The second check matters for
+    `"sparse_categorical_crossentropy"` on probabilities: Keras clips the
+    probabilities, so NaN outputs give a finite loss. Put it before a
+    `keras.callbacks.BackupAndRestore` of the same `fit`: the backup of a
+    faulty epoch is then not written, and as `fit` stops by an exception
+    (`on_train_end` is not called) the backup of the last good epoch is
+    kept.
+
+    Example:
+
+    ```python
+    from keras_specnet.callbacks import NonFiniteLossError, StopOnNonFiniteLoss
+
+    try:
+        model.fit(x, y, epochs=3, callbacks=[StopOnNonFiniteLoss()])
+    except NonFiniteLossError as error:
+        print(error.epoch, error.batch)
+    ```
+    """
+
+    def __init__(self):
+        super().__init__(raise_error=True)
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        try:
+            super().on_batch_end(batch, logs)
+        except RuntimeError:
+            loss = float(np.asarray((logs or {})["loss"]))
+            raise NonFiniteLossError(self._epoch, batch, loss) from None
+
+    def on_epoch_end(self, epoch, logs=None):
+        weights = self.model.trainable_weights
+        finite = [tf.reduce_all(tf.math.is_finite(w)) for w in weights]
+        if finite and not bool(tf.reduce_all(tf.stack(finite))):
+            raise NonFiniteLossError(epoch)

@@ -1,5 +1,7 @@
 """`specnet tune`: a memory-aware Keras Tuner search of beta or the butterfly base."""
 
+import collections
+import os
 import time
 
 from keras_specnet import _io
@@ -11,7 +13,10 @@ DESCRIPTION = (
     "with Keras Tuner. Each trial is scored by its validation accuracy within "
     "the memory (and time) budget, and by -(memory / budget) beyond it (see "
     "keras_specnet.tuning). The search is saved in --directory and resumes "
-    "from there when run again."
+    "from there when run again. With Keras Tuner's KERASTUNER_TUNER_ID, "
+    "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT set, it is one process "
+    "of a distributed search: the chief serves the oracle and prints the "
+    "search, each worker runs trials and prints its own."
 )
 
 #: Hyperparameters shown as columns of the table, when a search has them.
@@ -244,7 +249,63 @@ def _tuner_kwargs(args):
     return dict(max_epochs=args.epochs, factor=args.factor)
 
 
-def _tuner(args, hypermodel, tuner_kwargs):
+#: This process's part in Keras Tuner's distributed mode: `kind` is
+#: `"chief"` or `"worker"`, `address` the oracle's `ip:port`.
+_Role = collections.namedtuple("_Role", ["kind", "tuner_id", "address"])
+
+
+def _role(environ=None):
+    """`None` on one host, or this process's `_Role` in a distributed search.
+
+    Keras Tuner's distributed mode is on when `KERASTUNER_ORACLE_IP` is
+    set; then `KERASTUNER_ORACLE_PORT` and `KERASTUNER_TUNER_ID` must be
+    too, and a tuner id containing `"chief"` makes the chief (Keras
+    Tuner's own rule).
+    """
+    environ = os.environ if environ is None else environ
+    ip = environ.get("KERASTUNER_ORACLE_IP")
+    if ip is None:
+        return None
+    port = environ.get("KERASTUNER_ORACLE_PORT")
+    if port is None or not port.isdigit() or not 0 < int(port) < 2**16:
+        raise _common.fail(
+            "tune",
+            "KERASTUNER_ORACLE_IP is set, so KERASTUNER_ORACLE_PORT must be "
+            f"the oracle's port, an integer from 1 to 65535. Received: {port!r}",
+        )
+    tuner_id = environ.get("KERASTUNER_TUNER_ID")
+    if not tuner_id:
+        raise _common.fail(
+            "tune",
+            "KERASTUNER_ORACLE_IP is set, so KERASTUNER_TUNER_ID must name this "
+            "process: 'chief' for the oracle, a distinct id per worker "
+            f"('tuner0', 'tuner1', ...). Received: {tuner_id!r}",
+        )
+    kind = "chief" if "chief" in tuner_id else "worker"
+    return _Role(kind, tuner_id, f"{ip}:{port}")
+
+
+def _print_role(role, args):
+    if role.kind == "chief":
+        print(
+            f"distributed search: chief {role.tuner_id!r}, serving the oracle on "
+            f"{role.address}; the workers run the trials, and this process "
+            "prints the search once they are all done",
+            flush=True,
+        )
+        return
+    print(
+        f"distributed search: worker {role.tuner_id!r}, running the trials of "
+        f"the chief's oracle at {role.address}",
+        flush=True,
+    )
+    if args.overwrite:
+        print("--overwrite: left to the chief (a worker does not clear --directory)")
+    if args.output:
+        print("--output: written by the chief")
+
+
+def _tuner(args, hypermodel, tuner_kwargs, overwrite):
     from keras_specnet import tuning
 
     return tuning.make_tuner(
@@ -256,13 +317,15 @@ def _tuner(args, hypermodel, tuner_kwargs):
         memory=args.memory,
         directory=args.directory,
         project_name=args.project_name or args.model,
-        overwrite=args.overwrite,
+        overwrite=overwrite,
         seed=args.seed,
         **tuner_kwargs,
     )
 
 
-def _data(args):
+def _data(args, load_data=True):
+    """`(provenance, train_ds, val_ds)`; without `load_data`, the
+    provenance (None when the data is not on this host) and no datasets."""
     from keras_specnet import datasets
 
     train_split, val_split = _common.split(args.validation_split)
@@ -271,6 +334,14 @@ def _data(args):
     if not val_split:
         del splits["validation"], limits["validation"]
     load = dict(batch_size=args.batch_size, data_dir=args.data_dir, seed=args.seed)
+    if not load_data:
+        try:
+            record = datasets.provenance(
+                args.dataset, splits, data_dir=args.data_dir, limits=limits, download=False
+            )
+        except datasets.DatasetNotAvailableError:
+            record = None
+        return record, None, None
     try:
         record = datasets.provenance(args.dataset, splits, data_dir=args.data_dir, limits=limits)
         train_ds = datasets.load(args.dataset, train_split, limit=args.limit, **load)
@@ -284,11 +355,17 @@ def _data(args):
     return record, train_ds, val_ds
 
 
-def _print_result(args, rows, scored_on):
+def _print_result(args, rows, scored_on, ran_by=None):
     search_args = [
         name for name in _SEARCHED if any(name in row["hyperparameters"] for row in rows)
     ]
     print()
+    if ran_by is not None:
+        ids = ", ".join(row["trial_id"] for row in sorted(rows, key=lambda r: r["trial_id"]))
+        print(
+            f"worker {ran_by!r} ran {len(rows)} trial(s): {ids or 'none'} "
+            "(the chief prints the whole search)"
+        )
     print(
         f"{args.tuner} search of {args.model} on {args.dataset}: objective "
         f"{scored_on} accuracy"
@@ -322,22 +399,31 @@ def run(args):
     info = datasets.info(args.dataset)
     _common.check_model_args("tune", spec, dict(args.model_arg))
     tuner_kwargs = _tuner_kwargs(args)
-    record, train_ds, val_ds = _data(args)
+    role = _role()
+    if role is not None:
+        _print_role(role, args)
+    chief = role is not None and role.kind == "chief"
+    worker = role is not None and role.kind == "worker"
+    # The chief runs no trial: it needs no data.
+    record, train_ds, val_ds = _data(args, load_data=not chief)
     try:
         hypermodel = _hypermodel(args, spec, info)
         keras.backend.clear_session()
         keras.utils.set_random_seed(args.seed)  # the check above drew weights
-        tuner = _tuner(args, hypermodel, tuner_kwargs)
+        # A worker leaves clearing the shared --directory to the chief.
+        tuner = _tuner(args, hypermodel, tuner_kwargs, overwrite=args.overwrite and not worker)
     except ValueError as error:
         raise _common.fail("tune", error) from None
-    finished = [t for t in tuner.oracle.trials.values() if t.status != "RUNNING"]
-    if finished:
-        print(
-            f"resuming the search in {tuner.project_dir}: {len(finished)} "
-            "trials already done, not run again"
-        )
+    if not worker:  # a worker's oracle is the chief's, behind a client
+        finished = [t for t in tuner.oracle.trials.values() if t.status != "RUNNING"]
+        if finished:
+            print(
+                f"resuming the search in {tuner.project_dir}: {len(finished)} "
+                "trials already done, not run again"
+            )
 
-    print(datasets.provenance_line(record), flush=True)
+    if record is not None:
+        print(datasets.provenance_line(record), flush=True)
     start = time.perf_counter()
     tuner.search(
         train_ds,
@@ -348,8 +434,9 @@ def run(args):
     )
     search_seconds = time.perf_counter() - start
 
-    rows = tuning.trials_table(tuner)
-    best = _print_result(args, rows, "validation" if val_ds is not None else "training")
+    rows = tuning.trials_table(tuner, trials=tuner.trials_run if worker else None)
+    scored_on = "validation" if args.validation_split else "training"
+    best = _print_result(args, rows, scored_on, ran_by=role.tuner_id if worker else None)
     result = {
         "model": args.model,
         "dataset": args.dataset,
@@ -367,7 +454,8 @@ def run(args):
         "search_seconds": round(search_seconds, 2),
         "trials": rows,
         "best": best,
+        "distributed": None if role is None else dict(role._asdict()),
     }
-    if args.output:
+    if args.output and not worker:
         print(f"wrote {_io.write_json(args.output, result)}")
     return result

@@ -28,7 +28,7 @@ def _status(trial, row):
     return str(trial.status).lower()
 
 
-def trials_table(tuner):
+def trials_table(tuner, trials=None):
     """The tuner's trials, best first, as a list of JSON-ready dicts.
 
     Each row: `trial_id`, `status` (`"ok"`, `"over budget"`, `"out of
@@ -39,9 +39,14 @@ def trials_table(tuner):
     `step_seconds`, `fit_seconds`, `over_budget`, `out_of_memory` (`None`
     when not recorded). Trials with a score come first, by decreasing
     score; then the rest by id.
+
+    Args:
+        tuner: a Keras Tuner tuner.
+        trials: the `keras_tuner.engine.trial.Trial`s to report. Defaults
+            to every trial of the tuner's oracle.
     """
     rows = []
-    for trial in tuner.oracle.trials.values():
+    for trial in tuner.oracle.trials.values() if trials is None else trials:
         row = {
             "trial_id": trial.trial_id,
             "hyperparameters": {

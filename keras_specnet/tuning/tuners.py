@@ -80,6 +80,18 @@ class _MemoryAwareTuner:
             hypermodel.get_config() if hasattr(hypermodel, "get_config") else None
         )
         super().__init__(hypermodel=hypermodel, **kwargs)
+        self.trials_run = []
+
+    def on_search_begin(self):
+        super().on_search_begin()
+        self.trials_run = []
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        # The trial as the oracle recorded it, metrics included: on a worker
+        # of a distributed search, the chief's copy, read while the chief
+        # still serves this worker (it may stop once the search is done).
+        self.trials_run.append(self.oracle.get_trial(trial.trial_id))
 
     def run_trial(self, trial, *args, **kwargs):
         accuracy_metric = self.settings["accuracy_metric"] or (
@@ -126,7 +138,9 @@ _DOC = """Keras Tuner's `{base}` with the memory-aware objective.
     Maximises `"score"` (see `keras_specnet.tuning` and `memory_aware_score`)
     and records each trial's memory (`memory_peak_bytes`,
     `memory_step_bytes`, `held_bytes`), times and budget status in its
-    metrics.
+    metrics. `trials_run` lists the trials this tuner ran in its last
+    `search`, as the oracle recorded them: on a worker of Keras Tuner's
+    distributed mode, the trials of that worker only.
 
     Args:
         hypermodel: a `keras_tuner.HyperModel`, e.g. `SpecNetHyperModel`.
