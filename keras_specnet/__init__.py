@@ -20,6 +20,8 @@ imports neither TensorFlow nor Keras):
   Keras model (also `keras_specnet.spectralize`);
 - `keras_specnet.datasets`: `load(name, split, batch_size, ...)`;
 - `keras_specnet.memory`: training-memory measurements;
+- `keras_specnet.saving`: `load_model(path)`, a saved `.keras` model with
+  the package's layers registered (also `keras_specnet.load_model`);
 - `keras_specnet.spectral`: the spectral-tensor format;
 - `keras_specnet.training`: `compile_classifier`;
 - `keras_specnet.tuning`: Keras Tuner search of beta and the butterfly
@@ -61,6 +63,7 @@ _SUBMODULES = (
     "datasets",
     "layers",
     "memory",
+    "saving",
     "spectral",
     "training",
     "tuning",
@@ -71,6 +74,7 @@ _SUBMODULES = (
 _ATTRIBUTES = {
     "spectralize": "convert",
     "SpectralizeReport": "convert",
+    "load_model": "saving",
 }
 
 __all__ = [*_SUBMODULES, *_ATTRIBUTES, "__version__"]

@@ -1,6 +1,7 @@
 """Input checks shared by the spectral layers, and the real maps' layouts."""
 
 import keras
+from keras import ops
 
 from keras_specnet import _checks, spectral
 
@@ -107,6 +108,17 @@ def check_sizes_known(layer, shape, is_spectral, data_format="channels_last"):
             "tensor has at least 2 columns (Q // 2 + 1 with Q even and >= 2). "
             f"Received: {describe(shape, is_spectral)}"
         )
+
+
+def as_spectral_dtype(x):
+    """A spectral input in the format's dtype, complex64 (a complex128 one is cast).
+
+    As a Keras layer casts a float input to its compute dtype, so that the
+    eager output has the dtype that the symbolic call declares.
+    """
+    if spectral.is_spectral(x) and x.dtype != spectral.SPECTRAL_DTYPE:
+        return ops.cast(x, spectral.SPECTRAL_DTYPE)
+    return x
 
 
 def require_domain(layer, x, spectral_expected):

@@ -3,11 +3,23 @@
 import functools
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_specnet import cache as cache_module
 from keras_specnet import spectral
 from keras_specnet.layers import _inputs
+
+
+def _unless_empty(z, value, empty):
+    """`value`, or `empty` where the batch of `z` has no sample.
+
+    `value` itself when the batch size is static and not zero.
+    """
+    batch = z.shape[0]
+    if batch is not None and batch > 0:
+        return value
+    return ops.where(ops.shape(z)[0] > 0, value, empty)
 
 
 @keras.saving.register_keras_serializable(package="keras_specnet")
@@ -52,6 +64,12 @@ class SpectralBatchNormalization(keras.layers.Layer):
             `keras_specnet.cache`). Defaults to `"bitmask"`.
         cache_dtype: dtype of the kept values, one of
             `keras_specnet.cache.CACHE_DTYPES`. Defaults to `"float32"`.
+        synchronized: bool. Under a `tf.distribute` strategy with several
+            replicas, whether the batch statistics are those of the global
+            batch (summed over the replicas, as
+            `keras.layers.BatchNormalization(synchronized=True)`), which
+            trains as one device would, or each replica's own. Without a
+            strategy it changes nothing. Defaults to `False`, as in Keras.
         **kwargs: Base layer keyword arguments, such as `name`.
 
     Input shape:
@@ -85,6 +103,7 @@ class SpectralBatchNormalization(keras.layers.Layer):
         scale=True,
         cache="bitmask",
         cache_dtype="float32",
+        synchronized=False,
         **kwargs,
     ):
         _inputs.refuse_data_format("SpectralBatchNormalization", kwargs)
@@ -97,6 +116,7 @@ class SpectralBatchNormalization(keras.layers.Layer):
         cache_module.check(cache, cache_dtype)
         self.cache = cache
         self.cache_dtype = cache_dtype
+        self.synchronized = bool(synchronized)
 
     def build(self, input_shape):
         _inputs.check_sizes_known(self, input_shape, is_spectral=True)
@@ -110,12 +130,14 @@ class SpectralBatchNormalization(keras.layers.Layer):
 
     def call(self, inputs, training=False):
         _inputs.require_domain(self, inputs, spectral_expected=True)
+        inputs = _inputs.as_spectral_dtype(inputs)
         if not training:
             return self._normalize(inputs, self.moving_mean, self.moving_variance)
         # The moving averages read the batch's statistics outside the
         # differentiated function, which therefore keeps nothing for them.
         mean, variance = self._moments(ops.stop_gradient(inputs))
-        m = self.momentum
+        # An empty batch leaves the moving averages as they are.
+        m = _unless_empty(inputs, self.momentum, 1.0)
         self.moving_mean.assign(self.moving_mean * m + mean * (1 - m))
         self.moving_variance.assign(self.moving_variance * m + variance * (1 - m))
         weights = [w for w in (self.gamma, self.offset) if w is not None]
@@ -126,8 +148,20 @@ class SpectralBatchNormalization(keras.layers.Layer):
 
     def _moments(self, z):
         mean, square = spectral.plane_moments(z)
-        mean = ops.mean(mean, axis=0)
-        return mean, ops.maximum(ops.mean(square, axis=0) - mean**2, 0.0)
+        replica = tf.distribute.get_replica_context()
+        if self.synchronized and replica is not None and replica.num_replicas_in_sync > 1:
+            # The global batch's: sums and counts all-reduced over the replicas.
+            count = ops.cast(ops.shape(z)[0], "float32")
+            total, squares, count = replica.all_reduce(
+                tf.distribute.ReduceOp.SUM, [ops.sum(mean, 0), ops.sum(square, 0), count]
+            )
+            mean = tf.math.divide_no_nan(total, count)
+            square = tf.math.divide_no_nan(squares, count)
+        else:
+            # The mean of an empty batch is NaN: its statistics are zeros instead.
+            mean = _unless_empty(z, ops.mean(mean, axis=0), 0.0)
+            square = _unless_empty(z, ops.mean(square, axis=0), 0.0)
+        return mean, ops.maximum(square - mean**2, 0.0)
 
     def _normalize_batch(self, z, *weights):
         return self._normalize(z, *self._moments(z), *weights)
@@ -161,6 +195,7 @@ class SpectralBatchNormalization(keras.layers.Layer):
                 "scale": self.scale,
                 "cache": self.cache,
                 "cache_dtype": self.cache_dtype,
+                "synchronized": self.synchronized,
             }
         )
         return config

@@ -75,7 +75,7 @@ class SpectralConcatenate(keras.layers.Layer):
         for x in inputs:
             _inputs.require_domain(self, x, spectral_expected=True)
         self._check([x.shape for x in inputs])
-        return ops.concatenate(list(inputs), axis=-1)
+        return ops.concatenate([_inputs.as_spectral_dtype(x) for x in inputs], axis=-1)
 
     def compute_output_shape(self, input_shape):
         self._check(input_shape)

@@ -467,6 +467,7 @@ class SpectralConv2D(keras.layers.Layer):
         plan = self._plan(inputs.shape, is_spectral)
         if self._channels_first(is_spectral):
             inputs = tf.transpose(inputs, (0, 2, 3, 1))
+        inputs = _inputs.as_spectral_dtype(inputs)
         weights = [self.kernel] + ([self.bias] if self.use_bias else [])
         out = _cache_module.recompute_from_compressed(
             lambda x, *k: self._forward(x, *k, plan=plan, is_spectral=is_spectral),

@@ -52,7 +52,7 @@ class SpectralTanh(keras.layers.Layer):
 
     def call(self, inputs):
         _inputs.require_domain(self, inputs, spectral_expected=True)
-        return spectral.spectral_tanh(inputs)
+        return spectral.spectral_tanh(_inputs.as_spectral_dtype(inputs))
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -118,6 +118,7 @@ class ToSpatial(keras.layers.Layer):
 
     def call(self, inputs):
         _inputs.require_domain(self, inputs, spectral_expected=True)
+        inputs = _inputs.as_spectral_dtype(inputs)
         self._check(inputs.shape)
         if self.pool_size is None or self._keeps_argmax():
             x = cache_module.linear_without_cache(
@@ -148,7 +149,22 @@ class ToSpatial(keras.layers.Layer):
 
     def _pooled(self, z):
         x = spectral.to_spatial(z, self.size)
-        return tf.nn.max_pool2d(x, self.pool_size, self.pool_strides, "SAME")
+
+        def pool():
+            return tf.nn.max_pool2d(x, self.pool_size, self.pool_strides, "SAME")
+
+        def skip():
+            # The output's shape for an empty batch ("same" pooling keeps
+            # ceil(n / stride) rows and columns), still connected to `x`.
+            return x[:, :: self.pool_strides[0], :: self.pool_strides[1], :]
+
+        # In a graph, TensorFlow's oneDNN gradient of max pooling aborts the
+        # process on an empty batch, which a batch with fewer samples than
+        # `batch_chunks` gives its first slices: those skip the pooling.
+        batch = x.shape[0]
+        if batch is None:
+            return tf.cond(tf.shape(x)[0] > 0, pool, skip)
+        return pool() if batch > 0 else skip()
 
     def compute_output_shape(self, input_shape):
         self._check(input_shape)
