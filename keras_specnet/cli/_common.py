@@ -21,9 +21,11 @@ def prepare_tensorflow():
     first thing; a value already in the environment is kept.
 
     - `TF_CPP_MIN_LOG_LEVEL=2` keeps TensorFlow's C++ start-up messages
-      off stderr: 1 hides INFO messages (the `cpu_feature_guard` and oneDNN
-      notices), 2 warnings too, among them absl's "All log messages before
-      absl::InitializeLog() ..." line.
+      off stderr: 1 hides INFO messages (the `cpu_feature_guard` notice),
+      2 warnings too. On CPUs where oneDNN is on by default, its notice
+      and absl's "All log messages before absl::InitializeLog() ..." line
+      come before TensorFlow's logging starts, and stay
+      (`TF_ENABLE_ONEDNN_OPTS=0` turns them off with oneDNN itself).
     - `TF_CPU_ALLOCATOR_USE_BFC=true` gives the CPU an allocator that keeps
       statistics of every tensor, which the memory figures of `train`,
       `tune` and `bench` read (see `keras_specnet.memory`).
