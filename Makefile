@@ -14,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Count every tensor in TensorFlow's CPU memory statistics (keras_specnet.memory).
 export TF_CPU_ALLOCATOR_USE_BFC ?= true
 
-.PHONY: demo test test-fast lint data install clean twins tune-demo bft
+.PHONY: demo test test-fast lint data install clean twins tune-demo bft notebooks
 
 install: $(STAMP)
 
@@ -22,6 +22,8 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[tensorflow-cpu,plot,test]"
+	# The notebooks' Jupyter kernel: this environment's Python (tests/test_notebooks.py).
+	$(PY) -m ipykernel install --sys-prefix
 	touch $(STAMP)
 
 # Fashion-MNIST for offline machines: Debian's dataset-fashion-mnist package.
@@ -112,3 +114,11 @@ bft: $(STAMP) data
 	$(PY) -m keras_specnet train --model shufflenet_v2_bft --model-arg scale=1.5 $(BFT_BUDGET) --output $(RUNS)/shufflenet_v2_bft.json
 	@for m in mobilenet_v1 shufflenet_v2; do echo; \
 	  $(PY) -m keras_specnet report $(RUNS)/$$m.json $(RUNS)/$${m}_bft.json; done
+
+# The notebooks at full size (SMOKE = False), each in a Jupyter kernel of the
+# environment's Python; the executed copies, pictures included, go to
+# $(RUNS)/notebooks (docs/notebooks.md). NOTEBOOKS picks some: NOTEBOOKS=02_memory.
+NOTEBOOKS ?=
+
+notebooks: $(STAMP) data
+	$(PY) notebooks/run.py --output $(RUNS)/notebooks $(NOTEBOOKS)

@@ -23,7 +23,7 @@ import sys
 from keras_specnet.cli import _common
 
 #: The commands, in the order `specnet --help` lists them.
-COMMANDS = ("train", "report", "models", "tune", "bench")
+COMMANDS = ("train", "report", "models", "tune", "bench", "figures")
 
 
 def _command(name):
