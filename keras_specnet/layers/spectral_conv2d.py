@@ -1,21 +1,17 @@
 """`SpectralConv2D`: SpecNet's convolution, threshold and activation."""
 
-import collections
-
 import keras
 import tensorflow as tf
 from keras import ops
 
 from keras_specnet import _checks, spectral
 from keras_specnet import cache as _cache_module
-from keras_specnet.layers import _inputs
+from keras_specnet.layers import _conv_plan, _inputs
 
 ACTIVATIONS = (None, "linear", "spectral_tanh")
 OUTPUT_DOMAINS = ("spectral", "spatial")
 PADDINGS = ("valid", "same", "full")
 DATA_FORMATS = ("channels_last", "channels_first")
-
-_Plan = collections.namedtuple("_Plan", "fft_size offsets crop")
 
 
 def _choice(name, value, choices):
@@ -344,88 +340,7 @@ class SpectralConv2D(keras.layers.Layer):
 
     def _plan(self, raw_shape, is_spectral):
         """FFT size, kernel alignment and crop for an input, or a clear error."""
-        _inputs.check_sizes_known(self, raw_shape, is_spectral, self.data_format)
-        shape = self._nhwc(raw_shape, is_spectral)
-        extent = spectral.dilated_size(self.kernel_size, self.dilation_rate)
-        if self.built and shape[-1] != self.kernel.shape[2] * self.groups:
-            raise ValueError(
-                f"Invalid input for SpectralConv2D '{self.name}'. Expected "
-                f"{self.kernel.shape[2] * self.groups} input channels, as when the "
-                f"layer was built. Received: {_inputs.describe(raw_shape, is_spectral)}"
-            )
-        if is_spectral:
-            fft_size = spectral.fft_size_of(shape)
-            if extent[0] > fft_size[0] or extent[1] > fft_size[1]:
-                kernel = f"kernel {self.kernel_size}"
-                if self.dilation_rate != (1, 1):
-                    kernel += f" with dilation_rate={self.dilation_rate} (extent {extent})"
-                raise ValueError(
-                    f"Invalid input for SpectralConv2D '{self.name}'. The {kernel} "
-                    f"does not fit the spectral input's FFT size (P, Q)={fft_size}. "
-                    f"Received: {_inputs.describe(shape, True)}"
-                )
-            size = self.output_size
-            if self.output_domain == "spatial":
-                if size is None:
-                    raise _checks.invalid(
-                        "output_size",
-                        "the (height, width) to crop to when a spectral input "
-                        "leaves as a spatial output",
-                        None,
-                    )
-                if size[0] > fft_size[0] or size[1] > fft_size[1]:
-                    raise _checks.invalid(
-                        "output_size",
-                        f"at most the input's FFT size (P, Q)={fft_size}",
-                        size,
-                    )
-                crop = self._conv_lengths(size, extent)
-                if min(crop) < 1:
-                    raise _checks.invalid(
-                        "output_size",
-                        f"at least the kernel's extent {extent} with padding='valid'",
-                        size,
-                    )
-                if crop[0] > fft_size[0] or crop[1] > fft_size[1]:
-                    raise _checks.invalid(
-                        "output_size",
-                        f"at most the input's FFT size (P, Q)={fft_size} less the "
-                        f"kernel's extent {extent} plus 1 with padding='full'",
-                        size,
-                    )
-            else:
-                size = crop = fft_size
-        else:
-            if self.output_size is not None:
-                raise _checks.invalid(
-                    "output_size",
-                    "None for a real input (it is cropped to its own size)",
-                    self.output_size,
-                )
-            size = (int(shape[1]), int(shape[2]))
-            crop = self._conv_lengths(size, extent)
-            if min(crop) < 1:
-                raise ValueError(
-                    f"Invalid input for SpectralConv2D '{self.name}'. With "
-                    f"padding='valid' the kernel's extent {extent} must fit in the "
-                    f"map: expected a height and width of at least {extent}. "
-                    f"Received: {_inputs.describe(raw_shape, False)}"
-                )
-            # A "valid" crop reads no padding; a spectral output keeps the
-            # whole linear convolution.
-            pad = (0, 0) if self._valid_spatial() else (extent[0] - 1, extent[1] - 1)
-            fft_size = spectral.padded_size(*size, *pad)
-        offsets = tuple(
-            spectral.conv_offset(n, k, s, self.padding)
-            for n, k, s in zip(size, extent, self.strides)
-        )
-        return _Plan(fft_size, offsets, crop)
-
-    def _valid_spatial(self):
-        return self.padding == "valid" and self.output_domain == "spatial"
-
-    def _conv_lengths(self, size, extent):
-        return tuple(spectral.conv_length(n, k, self.padding) for n, k in zip(size, extent))
+        return _conv_plan.plan(self, raw_shape, is_spectral)
 
     def _prepare(self, weights, after, plan):
         """What the forward pass needs of the weights: the kernel's spectrum."""
