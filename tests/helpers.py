@@ -1,6 +1,8 @@
-"""Helpers shared by the tests: MNIST-format IDX files and layer checks."""
+"""Helpers shared by the tests: IDX files, saved weights, worker clusters, layer checks."""
 
 import gzip
+import json
+import socket
 import struct
 
 import numpy as np
@@ -72,6 +74,49 @@ def write_idx_dataset(folder, splits, gzipped=()):
         write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", images)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
     return folder
+
+
+def h5_arrays(path):
+    """Every dataset of an HDF5 file (a `.weights.h5`), as `{path in the file: array}`."""
+    import h5py
+
+    arrays = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(
+            lambda name, item: (
+                arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
+            )
+        )
+    return arrays
+
+
+def free_ports(count):
+    """`count` distinct TCP ports on localhost that were free a moment ago.
+
+    All are bound at once, so that no two are the same, then released for
+    the caller's processes to take.
+    """
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def worker_tf_configs(count):
+    """The `TF_CONFIG` (JSON) of each of `count` workers of one localhost cluster.
+
+    The cluster's workers listen on `free_ports`; item `i` is the
+    configuration of worker `i` (worker 0 is the chief).
+    """
+    workers = [f"localhost:{port}" for port in free_ports(count)]
+    return [
+        json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        for index in range(count)
+    ]
 
 
 def _as_list(data):

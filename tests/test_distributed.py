@@ -9,14 +9,14 @@ happen before TensorFlow initialises, and strategies of different kinds
 collide in one process.
 """
 
-import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+from helpers import worker_tf_configs
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 CHILD = os.path.join(TESTS, "_distributed_child.py")
@@ -106,17 +106,6 @@ def _assert_same_training(got, single, initial, what):
     assert min(moved) > 100 * RTOL, (what, "weights that did not train", moved)
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("localhost", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """The mirrored child and the two workers, run at the same time.
@@ -127,15 +116,12 @@ def runs(tmp_path_factory):
         `(returncode, stdout, stderr)` of each process.
     """
     out = tmp_path_factory.mktemp("distributed")
-    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    tf_configs = worker_tf_configs(2)
     processes = []
     try:
         processes.append(_spawn("mirrored", str(out), *MODELS))
-        for index in range(2):
-            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-            processes.append(
-                _spawn("worker", str(out), MULTI_WORKER_MODEL, TF_CONFIG=json.dumps(config))
-            )
+        for tf_config in tf_configs:
+            processes.append(_spawn("worker", str(out), MULTI_WORKER_MODEL, TF_CONFIG=tf_config))
     finally:
         results = _wait(processes)
     return out, {"mirrored": results[:1], "multi_worker": results[1:]}

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import h5py
 import keras
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from keras_specnet import cli, training
 from keras_specnet.applications import LeNet5
 from keras_specnet.callbacks import NonFiniteLossError, StopOnNonFiniteLoss
 
-from helpers import random_split, write_idx_dataset
+from helpers import h5_arrays, random_split, write_idx_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 240
@@ -60,17 +59,6 @@ def _env():
     env.pop("TF_CONFIG", None)
     env.pop("SPECNET_CPU_DEVICES", None)
     return env
-
-
-def _weights(path):
-    arrays = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(
-            lambda name, item: (
-                arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
-            )
-        )
-    return arrays
 
 
 def _finished(backup):
@@ -149,7 +137,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(data_dir, tmp_path, caps
     assert got["test_loss"] == pytest.approx(want["test_loss"], rel=1e-6)
     assert len(got["history"]["loss"]) == EPOCHS
     np.testing.assert_allclose(got["history"]["loss"], want["history"]["loss"], rtol=1e-6)
-    w_got, w_want = _weights(tmp_path / "run.weights.h5"), _weights(whole / "run.weights.h5")
+    w_got, w_want = h5_arrays(tmp_path / "run.weights.h5"), h5_arrays(whole / "run.weights.h5")
     assert sorted(w_got) == sorted(w_want)
     for name in w_want:
         np.testing.assert_allclose(w_got[name], w_want[name], rtol=1e-6, atol=1e-7, err_msg=name)
@@ -226,7 +214,7 @@ def test_nan_input_stops_fit_and_keeps_the_checkpoint(tmp_path):
     assert (error.value.epoch, error.value.batch) == (1, None)
     assert "during epoch 2" in str(error.value)
     assert training.finished_epochs(backup) == 1
-    saved = _weights(backup / "latest.weights.h5")
+    saved = h5_arrays(backup / "latest.weights.h5")
     assert saved and all(np.isfinite(a).all() for a in saved.values() if a.dtype.kind == "f")
 
 

@@ -6,18 +6,16 @@ distribution setup (logical devices, collective ops) per process.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
-import h5py
 import numpy as np
 import pytest
 
 from keras_specnet import cli, distribute
 
-from helpers import random_split, write_idx_dataset
+from helpers import h5_arrays, random_split, worker_tf_configs, write_idx_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 240
@@ -61,20 +59,9 @@ def _train_args(data_dir, out, weights):
     ]
 
 
-def _weights(path):
-    arrays = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(
-            lambda name, item: (
-                arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
-            )
-        )
-    return arrays
-
-
 def _assert_same_training(run, reference):
     """Same weights (rtol 1e-5), per-epoch losses and test accuracy."""
-    got, want = _weights(run["weights"]), _weights(reference["weights"])
+    got, want = h5_arrays(run["weights"]), h5_arrays(reference["weights"])
     assert sorted(got) == sorted(want) and len(got) >= 8
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6, err_msg=name)
@@ -131,25 +118,13 @@ def test_mirrored_on_two_cpu_devices_equals_one_device(data_dir, reference, tmp_
     _assert_same_training(run, reference)
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("localhost", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 @pytest.mark.slow
 def test_multiworker_on_two_processes_equals_one_device(data_dir, reference, tmp_path):
-    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    tf_configs = worker_tf_configs(2)
     out, weights = tmp_path / "multi.json", tmp_path / "multi.weights.h5"
     procs = []
     try:
-        for index in range(2):
-            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        for tf_config in tf_configs:
             procs.append(
                 subprocess.Popen(
                     # Both workers get the same command: only the chief writes.
@@ -157,7 +132,7 @@ def test_multiworker_on_two_processes_equals_one_device(data_dir, reference, tmp
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
-                    env=_env(TF_CONFIG=json.dumps(config)),
+                    env=_env(TF_CONFIG=tf_config),
                     cwd=tmp_path,
                 )
             )
