@@ -17,6 +17,25 @@ def positive_int(name, value):
     return int(value)
 
 
+def chunks(name, value):
+    """A slice count: a positive int or `"auto"`."""
+    if value == "auto":
+        return value
+    if isinstance(value, str):
+        raise invalid(name, 'a positive integer or "auto"', value)
+    return positive_int(name, value)
+
+
+def int_or_auto(text):
+    """A command line's slice count: `"auto"` or an int."""
+    return text if text == "auto" else int(text)
+
+
+def chunks_argument():
+    """An argparse `type=` for a `--batch-chunks` option."""
+    return argparse_type(lambda value: chunks("batch_chunks", value), int_or_auto)
+
+
 def int_pair(name, value, minimum=1):
     """An int or a pair of ints, each >= `minimum`, as a tuple of two ints."""
     pair = (value, value) if isinstance(value, numbers.Integral) else value

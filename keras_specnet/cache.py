@@ -44,7 +44,9 @@ CACHE_DTYPES = ("float32", "bfloat16", "int8", "int4")
 GROUP = 64
 _LEVELS = {"int8": 127.0, "int4": 7.0}
 
-_BITS = tf.constant([1, 2, 4, 8, 16, 32, 64, 128], tf.uint8)
+#: The bit weights of a packed byte; a tensor made where it is used, so
+#: that no eager tensor is captured by a traced branch.
+_BITS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 def check(cache, cache_dtype):
@@ -106,7 +108,7 @@ def compress(z, cache, cache_dtype="float32"):
     size = tf.size(flat)
     # One byte per entry at most while packing (uint8 throughout).
     bits = tf.pad(tf.cast(keep, tf.uint8), [[0, (-size) % 8]])
-    packed = tf.reduce_sum(tf.reshape(bits, [-1, 8]) * _BITS, axis=1)
+    packed = tf.reduce_sum(tf.reshape(bits, [-1, 8]) * tf.constant(_BITS, tf.uint8), axis=1)
     return (packed, *_encode(tf.boolean_mask(flat, keep), cache_dtype), shape)
 
 
@@ -117,7 +119,7 @@ def decompress(saved, cache, cache_dtype="float32"):
     if cache == "sparse_tensor":
         return tf.sparse.to_dense(tf.SparseTensor(first, values, shape))
     size = tf.reduce_prod(shape)
-    bits = tf.bitwise.bitwise_and(first[:, None], _BITS) > 0
+    bits = tf.bitwise.bitwise_and(first[:, None], tf.constant(_BITS, tf.uint8)) > 0
     keep = tf.cast(tf.reshape(bits, [-1])[:size], tf.int32)
     # Each kept entry's rank among the kept ones (from 1), 0 elsewhere: one
     # gather from the values behind a leading zero fills the dense tensor.
@@ -131,6 +133,44 @@ def saved_bytes(saved):
     return sum(int(tf.size(t)) * t.dtype.size for t in saved)
 
 
+#: With `chunks="auto"`, the most bytes one slice of the batch should take
+#: (`sample_bytes` times its rows).
+AUTO_SLICE_BYTES = 16 * 2**20
+#: The slice counts `"auto"` chooses from, fewest first.
+AUTO_CHUNKS = (1, 2, 4, 8)
+#: With `chunks="auto"` and a batch size unknown when the step is traced,
+#: the slices of a batch too large for one.
+UNKNOWN_BATCH_CHUNKS = 4
+
+
+def check_chunks(name, value):
+    """`value` as a slice count: a positive int or `"auto"`."""
+    return _checks.chunks(name, value)
+
+
+def auto_chunks(batch, sample_bytes, budget=None):
+    """The fewest of `AUTO_CHUNKS` slices of `batch` rows that each fit `budget` bytes.
+
+    `sample_bytes` is what one row of the batch takes in the slice's
+    largest intermediates; `budget` defaults to `AUTO_SLICE_BYTES`. Never
+    more slices than rows, and at most `AUTO_CHUNKS[-1]`.
+    """
+    budget = AUTO_SLICE_BYTES if budget is None else budget
+    for chunks in AUTO_CHUNKS:
+        if chunks >= batch:
+            return max(batch, 1)
+        if -(-batch // chunks) * sample_bytes <= budget:
+            return chunks
+    return AUTO_CHUNKS[-1]
+
+
+def _row_size(shape):
+    size = 1
+    for dim in shape[1:]:
+        size *= dim
+    return size
+
+
 def _chunk_bounds(batch, chunks):
     """`chunks` (start, stop) pairs that split `batch` rows as evenly as possible."""
     cuts = [(batch * i) // chunks for i in range(chunks + 1)]
@@ -138,7 +178,7 @@ def _chunk_bounds(batch, chunks):
 
 
 def recompute_from_compressed(
-    fn, inputs, params, cache, cache_dtype="float32", chunks=1, prepare=None
+    fn, inputs, params, cache, cache_dtype="float32", chunks=1, prepare=None, sample_bytes=None
 ):
     """`fn(inputs, *prepare(params, inputs))`, whose backward pass keeps a compressed `inputs`.
 
@@ -171,10 +211,38 @@ def recompute_from_compressed(
         params: a list of tensors (weights).
         cache: one of `CACHES`; `"none"` calls `fn` under plain autodiff.
         cache_dtype: dtype of the kept values of a spectral input.
-        chunks: int >= 1, number of slices of the batch.
+        chunks: int >= 1, number of slices of the batch, or `"auto"`: the
+            fewest of `AUTO_CHUNKS` slices whose rows take at most
+            `AUTO_SLICE_BYTES` each, at `sample_bytes` per row. When the
+            batch size is unknown as the step is traced (`model.fit` on
+            arrays), the step chooses as it runs between one slice (a
+            batch that fits) and `UNKNOWN_BATCH_CHUNKS`.
         prepare: optional `prepare(params, after)`, returning a list of
             tensors. Defaults to passing `params` to `fn` as they are.
+        sample_bytes: bytes of one row's intermediates, for `"auto"`.
     """
+    if chunks == "auto":
+        if sample_bytes is None:
+            # The input's row and an output row as large.
+            sample_bytes = 2 * inputs.dtype.size * _row_size(inputs.shape)
+        if cache == "none":
+            chunks = 1
+        elif inputs.shape[0] is not None:
+            chunks = auto_chunks(inputs.shape[0], sample_bytes)
+        else:
+            rows = tf.cast(tf.shape(inputs)[0], tf.int64)
+            fits = rows * sample_bytes <= AUTO_SLICE_BYTES
+            return tf.cond(
+                fits,
+                lambda: _recompute(fn, inputs, params, cache, cache_dtype, 1, prepare),
+                lambda: _recompute(
+                    fn, inputs, params, cache, cache_dtype, UNKNOWN_BATCH_CHUNKS, prepare
+                ),
+            )
+    return _recompute(fn, inputs, params, cache, cache_dtype, chunks, prepare)
+
+
+def _recompute(fn, inputs, params, cache, cache_dtype, chunks, prepare):
     if prepare is None:
 
         def prepare(weights, after):
@@ -209,7 +277,13 @@ def recompute_from_compressed(
         def backward(grad):
             with tf.GradientTape(persistent=chunks > 1) as weights_tape:
                 weights_tape.watch(weights)
-                again_prepared = prepare(weights, grad)
+                # A weight `prepare` passes on as it is gets its own tensor:
+                # the tape's gradient of a source with respect to itself is
+                # came out wrong inside a `tf.cond` branch.
+                again_prepared = [
+                    tf.identity(t) if any(t is w for w in weights) else t
+                    for t in prepare(weights, grad)
+                ]
             grads_x, grads_w, done = [], None, [grad]
             for i, (start, stop) in enumerate(bounds):
                 with tf.control_dependencies(done):

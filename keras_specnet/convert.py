@@ -62,7 +62,7 @@ def spectralize(
     fft_padding=None,
     cache="bitmask",
     cache_dtype="float32",
-    batch_chunks=4,
+    batch_chunks="auto",
     return_report=False,
 ):
     """The model with its `Conv2D` layers as `SpectralConv2D`, same weights.
@@ -123,7 +123,7 @@ def spectralize(
         cache, cache_dtype, batch_chunks: what each `SpectralConv2D` (and
             each `ToSpatial` with pooling) keeps for the backward pass and
             in how many batch slices it works (see `SpectralConv2D`).
-            Defaults to `"bitmask"`, `"float32"`, `4`.
+            Defaults to `"bitmask"`, `"float32"`, `"auto"`.
         return_report: bool. Return `(model, SpectralizeReport)` instead of
             the model. Defaults to `False`.
 
@@ -165,7 +165,7 @@ def spectralize(
         if not chain:
             raise _checks.invalid("fft_padding", "None when chain=False", fft_padding)
     _cache.check(cache, cache_dtype)
-    batch_chunks = _checks.positive_int("batch_chunks", batch_chunks)
+    batch_chunks = _cache.check_chunks("batch_chunks", batch_chunks)
     if not isinstance(return_report, bool):
         raise _checks.invalid("return_report", "True or False", return_report)
     converter = _Converter(

@@ -142,7 +142,7 @@ def SpecAlexNet(
     fft_padding=None,
     cache="bitmask",
     cache_dtype="float32",
-    batch_chunks=4,
+    batch_chunks="auto",
     name="spec_alexnet",
 ):
     """SpecAlexNet: AlexNet with each block as one spectral block.
@@ -178,9 +178,10 @@ def SpecAlexNet(
         cache_dtype: dtype of the kept values: `"float32"` (exact),
             `"bfloat16"`, `"int8"` or `"int4"` (quantized; see
             `keras_specnet.cache`). Defaults to `"float32"`.
-        batch_chunks: int >= 1. Slices of the batch each spectral layer
-            works on one after the other, to lower the step peak (see
-            `SpectralConv2D`). Defaults to `4`.
+        batch_chunks: int >= 1 or `"auto"`. Slices of the batch each
+            spectral layer works on one after the other, to lower the step
+            peak (see `SpectralConv2D`). `"auto"` chooses per layer from
+            its size and the batch's. Defaults to `"auto"`.
         name: str. Model name. Defaults to `"spec_alexnet"`.
 
     Returns:

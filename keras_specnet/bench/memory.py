@@ -34,7 +34,7 @@ import statistics
 import tempfile
 import time
 
-from keras_specnet import _io
+from keras_specnet import _checks, _io
 from keras_specnet.bench import runner
 
 FAMILIES = {
@@ -73,14 +73,14 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--batch-chunks",
-        type=int,
-        default=4,
+        type=_checks.chunks_argument(),
+        default="auto",
         help="batch_chunks of the spectral layers (see SpectralConv2D)",
     )
     parser.add_argument(
         "--compare-chunks",
         nargs="*",
-        type=int,
+        type=_checks.chunks_argument(),
         default=[1],
         help="extra bitmask configurations at the first of --betas with these "
         "batch_chunks, to show what the slicing saves (none: skip)",

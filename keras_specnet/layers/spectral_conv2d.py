@@ -156,17 +156,20 @@ class SpectralConv2D(keras.layers.Layer):
             (see `keras_specnet.cache`). The gradients are then computed
             from the rounded input, so they are approximate. Defaults to
             `"float32"`.
-        batch_chunks: int >= 1. With a cache, the layer runs its forward
-            pass, and the recomputation and gradient of its backward pass,
-            on this many slices of the batch one after the other, so that
-            their intermediates (FFTs, the per-frequency product, the
-            threshold's and activation's tensors) exist for one slice at a
-            time: a lower step peak for some extra time. Results and
-            gradients do not change. Each slice adds its own ops to the
-            graph, so tracing a training step also takes longer (see
-            docs/benchmarks/trace_time.md); use `batch_chunks=1` where
-            memory is not the constraint. Ignored with
-            `cache="none"`. Defaults to `4`.
+        batch_chunks: int >= 1 or `"auto"`. With a cache, the layer runs
+            its forward pass, and the recomputation and gradient of its
+            backward pass, on this many slices of the batch one after the
+            other, so that their intermediates (FFTs, the per-frequency
+            product, the threshold's and activation's tensors) exist for
+            one slice at a time: a lower step peak for some extra time.
+            Results and gradients do not change. Each slice adds its own
+            ops to the graph, so tracing a training step also takes longer
+            (see docs/benchmarks/trace_time.md). `"auto"` takes the fewest
+            of 1, 2, 4 or 8 slices whose input and output spectra take at
+            most `keras_specnet.cache.AUTO_SLICE_BYTES` (16 MiB) each; when
+            the batch size is unknown as the step is traced (`model.fit` on
+            arrays), the step chooses as it runs between one slice and
+            four. Ignored with `cache="none"`. Defaults to `"auto"`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -226,7 +229,7 @@ class SpectralConv2D(keras.layers.Layer):
         output_size=None,
         cache="bitmask",
         cache_dtype="float32",
-        batch_chunks=4,
+        batch_chunks="auto",
         **kwargs,
     ):
         # FFTs run in float32 whatever the policy: keep float32 weights.
@@ -263,7 +266,7 @@ class SpectralConv2D(keras.layers.Layer):
         _cache_module.check(cache, cache_dtype)
         self.cache = cache
         self.cache_dtype = cache_dtype
-        self.batch_chunks = _checks.positive_int("batch_chunks", batch_chunks)
+        self.batch_chunks = _checks.chunks("batch_chunks", batch_chunks)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -377,6 +380,11 @@ class SpectralConv2D(keras.layers.Layer):
             real, imag, plan.fft_size, plan.crop, self.strides
         )
 
+    def _sample_bytes(self, channels, plan):
+        """Bytes of one sample's input and output spectra (complex64)."""
+        frequencies = plan.fft_size[0] * (plan.fft_size[1] // 2 + 1)
+        return 8 * frequencies * (channels + self.filters)
+
     def call(self, inputs):
         is_spectral = spectral.is_spectral(inputs)
         plan = self._plan(inputs.shape, is_spectral)
@@ -392,6 +400,7 @@ class SpectralConv2D(keras.layers.Layer):
             self.cache_dtype,
             self.batch_chunks,
             prepare=lambda w, after: self._prepare(w, after, plan),
+            sample_bytes=self._sample_bytes(inputs.shape[-1], plan),
         )
         if self.output_domain == "spectral":
             return out

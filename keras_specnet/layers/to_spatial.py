@@ -45,9 +45,10 @@ class ToSpatial(keras.layers.Layer):
             Defaults to `"bitmask"`.
         cache_dtype: dtype of the values kept with overlapping windows, one
             of `keras_specnet.cache.CACHE_DTYPES`. Defaults to `"float32"`.
-        batch_chunks: int >= 1. With overlapping pooling windows and a
-            cache, slices of the batch processed one after the other in
-            both passes (see `SpectralConv2D`). Defaults to `4`.
+        batch_chunks: int >= 1 or `"auto"`. With overlapping pooling
+            windows and a cache, slices of the batch processed one after
+            the other in both passes (see `SpectralConv2D`). Defaults to
+            `"auto"`.
         data_format: `"channels_last"` (an NHWC output), `"channels_first"`
             (NCHW) or `None`, which means `keras.config.image_data_format()`.
             The layout of the real output only: the input is a spectral
@@ -85,7 +86,7 @@ class ToSpatial(keras.layers.Layer):
         pool_strides=None,
         cache="bitmask",
         cache_dtype="float32",
-        batch_chunks=4,
+        batch_chunks="auto",
         data_format=None,
         **kwargs,
     ):
@@ -103,7 +104,7 @@ class ToSpatial(keras.layers.Layer):
         cache_module.check(cache, cache_dtype)
         self.cache = cache
         self.cache_dtype = cache_dtype
-        self.batch_chunks = _checks.positive_int("batch_chunks", batch_chunks)
+        self.batch_chunks = cache_module.check_chunks("batch_chunks", batch_chunks)
         self.data_format = _inputs.data_format(data_format)
 
     def _check(self, shape):
