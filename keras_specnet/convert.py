@@ -62,7 +62,7 @@ def spectralize(
     fft_padding=None,
     cache="bitmask",
     cache_dtype="float32",
-    batch_chunks="auto",
+    batch_chunks=4,
     return_report=False,
 ):
     """The model with its `Conv2D` layers as `SpectralConv2D`, same weights.
@@ -123,7 +123,7 @@ def spectralize(
         cache, cache_dtype, batch_chunks: what each `SpectralConv2D` (and
             each `ToSpatial` with pooling) keeps for the backward pass and
             in how many batch slices it works (see `SpectralConv2D`).
-            Defaults to `"bitmask"`, `"float32"`, `"auto"`.
+            Defaults to `"bitmask"`, `"float32"`, `4`.
         return_report: bool. Return `(model, SpectralizeReport)` instead of
             the model. Defaults to `False`.
 

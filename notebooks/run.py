@@ -63,7 +63,7 @@ def execute(path, smoke=False, append=(), timeout=900):
         path: the `.ipynb` file.
         smoke: bool. Insert `SMOKE = True` after the `parameters` cell.
         append: sources of code cells added at the end (for checks).
-        timeout: seconds one cell may run.
+        timeout: seconds one cell may run; `None`: no limit.
 
     Returns:
         The executed `nbformat.NotebookNode`; a cell's error raises
@@ -91,6 +91,12 @@ def main(argv=None):
     parser.add_argument("names", nargs="*", help="notebooks to run (default: all)")
     parser.add_argument("--output", required=True, help="folder for the executed copies")
     parser.add_argument("--smoke", action="store_true", help="the tiny budget (SMOKE = True)")
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=None,
+        help="seconds one cell may run (default: 900 with --smoke, no limit at full size)",
+    )
     args = parser.parse_args(argv)
     paths = notebooks()
     if args.names:
@@ -103,7 +109,8 @@ def main(argv=None):
     for path in paths:
         start = time.perf_counter()
         print(f"running {os.path.basename(path)} ...", flush=True)
-        executed = execute(path, smoke=args.smoke)
+        timeout = args.timeout if args.timeout is not None else (900 if args.smoke else None)
+        executed = execute(path, smoke=args.smoke, timeout=timeout)
         out = os.path.join(args.output, os.path.basename(path))
         nbformat.write(executed, out)
         print(f"  wrote {out} ({time.perf_counter() - start:.0f} s)", flush=True)

@@ -51,8 +51,8 @@ def _record_chunks(monkeypatch):
 
 def test_the_layer_passes_its_spectra_bytes(monkeypatch):
     # 9x8 map, 3x3 kernel: padded to 11x10, 11 * 6 = 66 frequencies; 3 in, 4 out.
-    layer = SpectralConv2D(4, 3, beta=0.1)
-    assert layer.batch_chunks == "auto"
+    assert SpectralConv2D(4, 3).batch_chunks == 4
+    layer = SpectralConv2D(4, 3, beta=0.1, batch_chunks="auto")
     x = np.zeros((5, 9, 8, 3), "float32")
     per_sample = 8 * 66 * (3 + 4)
     seen = _record_chunks(monkeypatch)
@@ -91,7 +91,7 @@ def test_an_unknown_batch_size_chooses_as_it_runs(monkeypatch, budget_rows, spec
     )
     kwargs = dict(beta=0.3, activation="spectral_tanh", bias_initializer="random_normal")
     plain = SpectralConv2D(4, 3, cache="none", **kwargs)
-    auto = SpectralConv2D(4, 3, **kwargs)
+    auto = SpectralConv2D(4, 3, batch_chunks="auto", **kwargs)
     plain(inputs)
     auto(inputs)
     auto.set_weights(plain.get_weights())
@@ -113,8 +113,10 @@ def test_fit_with_an_unknown_batch_size_trains():
     model = keras.Sequential(
         [
             keras.Input((12, 12, 1)),
-            SpectralConv2D(4, 3, beta=0.01, activation="spectral_tanh"),
-            SpectralConv2D(4, 3, beta=0.01, output_domain="spatial", output_size=(12, 12)),
+            SpectralConv2D(4, 3, beta=0.01, activation="spectral_tanh", batch_chunks="auto"),
+            SpectralConv2D(
+                4, 3, beta=0.01, output_domain="spatial", output_size=(12, 12), batch_chunks="auto"
+            ),
             keras.layers.GlobalAveragePooling2D(),
             keras.layers.Dense(2, activation="softmax"),
         ]
@@ -140,7 +142,7 @@ def test_batch_chunks_must_be_a_positive_int_or_auto(value):
 
 
 def test_the_auto_setting_round_trips_through_the_config():
-    layer = SpectralConv2D(4, 3)
+    layer = SpectralConv2D(4, 3, batch_chunks="auto")
     assert SpectralConv2D.from_config(layer.get_config()).batch_chunks == "auto"
     layer = SpectralConv2D(4, 3, batch_chunks=2)
     assert SpectralConv2D.from_config(layer.get_config()).batch_chunks == 2

@@ -70,9 +70,9 @@ def test_configs_measure_each_cache_and_the_chunk_comparison():
         "vgg16 mixed_bfloat16",
         "vgg16 recompute_grad",
         "spec_vgg16 b=0.1 none",
-        "spec_vgg16 b=0.1 bitmask /auto",
+        "spec_vgg16 b=0.1 bitmask /4",
         "spec_vgg16 b=0.1 bitmask /1",
-        "spec_vgg16 b=0.5 bitmask /auto",
+        "spec_vgg16 b=0.5 bitmask /4",
     ]
 
 

@@ -142,7 +142,7 @@ def SpecAlexNet(
     fft_padding=None,
     cache="bitmask",
     cache_dtype="float32",
-    batch_chunks="auto",
+    batch_chunks=4,
     name="spec_alexnet",
 ):
     """SpecAlexNet: AlexNet with each block as one spectral block.
@@ -180,8 +180,8 @@ def SpecAlexNet(
             `keras_specnet.cache`). Defaults to `"float32"`.
         batch_chunks: int >= 1 or `"auto"`. Slices of the batch each
             spectral layer works on one after the other, to lower the step
-            peak (see `SpectralConv2D`). `"auto"` chooses per layer from
-            its size and the batch's. Defaults to `"auto"`.
+            peak (see `SpectralConv2D`); `"auto"` chooses per layer from
+            its size and the batch's. Defaults to `4`.
         name: str. Model name. Defaults to `"spec_alexnet"`.
 
     Returns:

@@ -89,7 +89,7 @@ def spectral_block(
     pool=None,
     cache="bitmask",
     cache_dtype="float32",
-    batch_chunks="auto",
+    batch_chunks=4,
     name="block",
 ):
     """Spectral block: FFT, `SpectralConv2D`s, inverse FFT and crop [+ pooling].

@@ -47,7 +47,7 @@ def spectral_dense_block(
     batch_norm=False,
     cache="bitmask",
     cache_dtype="float32",
-    batch_chunks="auto",
+    batch_chunks=4,
     name="dense",
 ):
     """Spectral dense block: one FFT, every layer and concatenation spectral.
@@ -101,7 +101,7 @@ def densenet(
     fft_padding=None,
     cache="bitmask",
     cache_dtype="float32",
-    batch_chunks="auto",
+    batch_chunks=4,
     include_top=True,
     input_tensor=None,
     input_shape=None,
@@ -241,7 +241,7 @@ def SpecDenseNet(
     batch_norm=False,
     cache="bitmask",
     cache_dtype="float32",
-    batch_chunks="auto",
+    batch_chunks=4,
     name="spec_densenet",
 ):
     """SpecDenseNet, as in Table 1 of the SpecNet paper.
@@ -295,8 +295,8 @@ def SpecDenseNet(
             `keras_specnet.cache`). Defaults to `"float32"`.
         batch_chunks: int >= 1 or `"auto"`. Slices of the batch each
             spectral layer works on one after the other, to lower the step
-            peak (see `SpectralConv2D`). `"auto"` chooses per layer from
-            its size and the batch's. Defaults to `"auto"`.
+            peak (see `SpectralConv2D`); `"auto"` chooses per layer from
+            its size and the batch's. Defaults to `4`.
         name: str. Model name. Defaults to `"spec_densenet"`.
 
     Returns:

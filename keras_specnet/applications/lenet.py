@@ -100,7 +100,7 @@ def SpecLeNet5(
     fft_padding=None,
     cache="bitmask",
     cache_dtype="float32",
-    batch_chunks="auto",
+    batch_chunks=4,
     name="spec_lenet5",
 ):
     """SpecLeNet-5: LeNet-5 with its convolutions in the spectral domain.
@@ -136,8 +136,8 @@ def SpecLeNet5(
             `keras_specnet.cache`). Defaults to `"float32"`.
         batch_chunks: int >= 1 or `"auto"`. Slices of the batch each
             spectral layer works on one after the other, to lower the step
-            peak (see `SpectralConv2D`). `"auto"` chooses per layer from
-            its size and the batch's. Defaults to `"auto"`.
+            peak (see `SpectralConv2D`); `"auto"` chooses per layer from
+            its size and the batch's. Defaults to `4`.
         name: str. Model name. Defaults to `"spec_lenet5"`.
 
     Returns:

@@ -26,7 +26,7 @@ def plain_cnn(
     first_strides=1,
     cache="bitmask",
     cache_dtype="float32",
-    batch_chunks="auto",
+    batch_chunks=4,
     include_top=True,
     input_tensor=None,
     input_shape=None,

@@ -132,7 +132,7 @@ def SpecVGG16(
     batch_norm=False,
     cache="bitmask",
     cache_dtype="float32",
-    batch_chunks="auto",
+    batch_chunks=4,
     name="spec_vgg16",
 ):
     """SpecVGG-16: each VGG-16 block as one spectral block.
@@ -185,8 +185,8 @@ def SpecVGG16(
             `keras_specnet.cache`). Defaults to `"float32"`.
         batch_chunks: int >= 1 or `"auto"`. Slices of the batch each
             spectral layer works on one after the other, to lower the step
-            peak (see `SpectralConv2D`). `"auto"` chooses per layer from
-            its size and the batch's. Defaults to `"auto"`.
+            peak (see `SpectralConv2D`); `"auto"` chooses per layer from
+            its size and the batch's. Defaults to `4`.
         name: str. Model name. Defaults to `"spec_vgg16"`.
 
     Returns:

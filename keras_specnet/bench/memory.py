@@ -74,7 +74,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--batch-chunks",
         type=_checks.chunks_argument(),
-        default="auto",
+        default=4,
         help="batch_chunks of the spectral layers (see SpectralConv2D)",
     )
     parser.add_argument(

@@ -78,7 +78,7 @@ def add_arguments(parser):
                                help="(layers, breakdown)")),
         ("--beta", dict(type=num("beta"), default=0.01, help="the block's threshold")),
         ("--cache", dict(choices=CACHES, default="bitmask", help="the spectral layers' cache")),
-        ("--batch-chunks", dict(type=_checks.chunks_argument(), default="auto",
+        ("--batch-chunks", dict(type=_checks.chunks_argument(), default=4,
                                 help="batch_chunks of the spectral layers")),
         ("--models", dict(nargs="+", choices=FAMILIES, default=list(FAMILIES))),
         ("--widths", dict(nargs="+", type=width, default=[0.25, 0.5, 1.0], help="of VGG16")),

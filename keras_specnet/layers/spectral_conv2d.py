@@ -169,7 +169,10 @@ class SpectralConv2D(keras.layers.Layer):
             most `keras_specnet.cache.AUTO_SLICE_BYTES` (16 MiB) each; when
             the batch size is unknown as the step is traced (`model.fit` on
             arrays), the step chooses as it runs between one slice and
-            four. Ignored with `cache="none"`. Defaults to `"auto"`.
+            four: faster for small layers and batches, but more memory per
+            sample at large batches than `4` (see
+            docs/benchmarks/speed.md). Ignored with `cache="none"`.
+            Defaults to `4`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -229,7 +232,7 @@ class SpectralConv2D(keras.layers.Layer):
         output_size=None,
         cache="bitmask",
         cache_dtype="float32",
-        batch_chunks="auto",
+        batch_chunks=4,
         **kwargs,
     ):
         # FFTs run in float32 whatever the policy: keep float32 weights.

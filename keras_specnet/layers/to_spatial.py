@@ -48,7 +48,7 @@ class ToSpatial(keras.layers.Layer):
         batch_chunks: int >= 1 or `"auto"`. With overlapping pooling
             windows and a cache, slices of the batch processed one after
             the other in both passes (see `SpectralConv2D`). Defaults to
-            `"auto"`.
+            `4`.
         data_format: `"channels_last"` (an NHWC output), `"channels_first"`
             (NCHW) or `None`, which means `keras.config.image_data_format()`.
             The layout of the real output only: the input is a spectral
@@ -86,7 +86,7 @@ class ToSpatial(keras.layers.Layer):
         pool_strides=None,
         cache="bitmask",
         cache_dtype="float32",
-        batch_chunks="auto",
+        batch_chunks=4,
         data_format=None,
         **kwargs,
     ):
