@@ -143,11 +143,6 @@ AUTO_CHUNKS = (1, 2, 4, 8)
 UNKNOWN_BATCH_CHUNKS = 4
 
 
-def check_chunks(name, value):
-    """`value` as a slice count: a positive int or `"auto"`."""
-    return _checks.chunks(name, value)
-
-
 def auto_chunks(batch, sample_bytes, budget=None):
     """The fewest of `AUTO_CHUNKS` slices of `batch` rows that each fit `budget` bytes.
 
@@ -278,8 +273,8 @@ def _recompute(fn, inputs, params, cache, cache_dtype, chunks, prepare):
             with tf.GradientTape(persistent=chunks > 1) as weights_tape:
                 weights_tape.watch(weights)
                 # A weight `prepare` passes on as it is gets its own tensor:
-                # the tape's gradient of a source with respect to itself is
-                # came out wrong inside a `tf.cond` branch.
+                # inside a `tf.cond` branch the tape's gradient of a source
+                # with respect to itself is otherwise wrong.
                 again_prepared = [
                     tf.identity(t) if any(t is w for w in weights) else t
                     for t in prepare(weights, grad)

@@ -165,7 +165,7 @@ def spectralize(
         if not chain:
             raise _checks.invalid("fft_padding", "None when chain=False", fft_padding)
     _cache.check(cache, cache_dtype)
-    batch_chunks = _cache.check_chunks("batch_chunks", batch_chunks)
+    batch_chunks = _checks.chunks("batch_chunks", batch_chunks)
     if not isinstance(return_report, bool):
         raise _checks.invalid("return_report", "True or False", return_report)
     converter = _Converter(

@@ -104,7 +104,7 @@ class ToSpatial(keras.layers.Layer):
         cache_module.check(cache, cache_dtype)
         self.cache = cache
         self.cache_dtype = cache_dtype
-        self.batch_chunks = cache_module.check_chunks("batch_chunks", batch_chunks)
+        self.batch_chunks = _checks.chunks("batch_chunks", batch_chunks)
         self.data_format = _inputs.data_format(data_format)
 
     def _check(self, shape):
