@@ -13,8 +13,10 @@ by name.
 import keras
 
 from keras_specnet import _checks
+from keras_specnet import cache as cache_module
 from keras_specnet.layers import (
     SpectralBatchNormalization,
+    SpectralBlock,
     SpectralConv2D,
     ToSpatial,
     ToSpectral,
@@ -22,6 +24,33 @@ from keras_specnet.layers import (
 
 #: Activation of the spectral blocks; `None` makes a block linear.
 SPECTRAL_ACTIVATION = "spectral_tanh"
+
+#: The builders' `cache` that makes each block one `SpectralBlock`.
+BLOCK_CACHE = "block"
+#: Every `cache` a builder takes: `BLOCK_CACHE` or a layer's cache mode.
+BUILDER_CACHES = (BLOCK_CACHE, *cache_module.CACHES)
+
+
+def check_builder_cache(cache, cache_dtype, batch_norm=False):
+    """A builder's `cache` and `cache_dtype`, or a `ValueError` naming the wrong one."""
+    _checks.one_of("cache", cache, BUILDER_CACHES)
+    _checks.one_of("cache_dtype", cache_dtype, cache_module.CACHE_DTYPES)
+    if cache != BLOCK_CACHE:
+        return
+    if batch_norm:
+        raise _checks.invalid(
+            "cache",
+            "a layer cache mode ('bitmask', 'sparse_tensor' or 'none') with "
+            "batch_norm=True: a block recomputed over batch slices would "
+            "normalise each slice by its own statistics",
+            cache,
+        )
+    if cache_dtype != "float32":
+        raise _checks.invalid(
+            "cache_dtype",
+            "'float32' with cache='block' (a block keeps its real input, exactly)",
+            cache_dtype,
+        )
 
 
 def check_fft_padding(fft_padding):
@@ -120,9 +149,16 @@ def spectral_block(
             at any depth.
         pool: `None`, or `(pool_size, pool_strides)` of a max pooling
             (`"same"` padding) after the block.
-        cache, cache_dtype, batch_chunks: what each layer keeps for the
-            backward pass and in how many batch slices it works (see
-            `SpectralConv2D`).
+        cache: what the backward pass keeps. `"block"`: the block is one
+            `SpectralBlock` (named `name`), which keeps only its real input
+            and runs again, slice by slice, in the backward pass; it takes
+            neither `batch_norm=True` nor `strides`. Otherwise a cache mode
+            of every layer (`"bitmask"`, `"sparse_tensor"`, `"none"`; see
+            `keras_specnet.cache`).
+        cache_dtype: dtype of what the layers keep (`"float32"` with
+            `"block"`).
+        batch_chunks: slices of the batch the block (`"block"`) or each
+            layer works in (see `SpectralConv2D`).
         name: prefix of the layer names.
 
     Returns:
@@ -130,6 +166,23 @@ def spectral_block(
         and by the pooling strides.
     """
     padding = fft_padding_of(convs, fft_padding)
+    check_builder_cache(cache, cache_dtype, batch_norm)
+    if cache == BLOCK_CACHE:
+        if strides != 1:
+            raise _checks.invalid(
+                "strides", "1 with cache='block' (a layer cache mode for a strided block)", strides
+            )
+        pool_size, pool_strides = (None, None) if pool is None else pool
+        return SpectralBlock(
+            convs,
+            beta=beta,
+            activation=activation,
+            fft_padding=fft_padding,
+            pool_size=pool_size,
+            pool_strides=pool_strides,
+            batch_chunks=batch_chunks,
+            name=name,
+        )(x)
     saving = {
         "cache": cache,
         "cache_dtype": cache_dtype,
