@@ -10,7 +10,7 @@ imports neither TensorFlow nor Keras):
 
 - `keras_specnet.layers`: `SpectralConv2D`, `SpectralTanh`, `ToSpectral`,
   `ToSpatial`, `SpectralConcatenate`, `SpectralBatchNormalization`,
-  `ButterflyFusion`;
+  `SpectralBlock`, `ButterflyFusion`;
 - `keras_specnet.applications`: `LeNet5`, `AlexNet`, `VGG16`, `DenseNet`
   and their SpecNet twins, MobileNetV1 and ShuffleNetV2 with the Butterfly
   Transform, and the model registry;
@@ -26,7 +26,8 @@ imports neither TensorFlow nor Keras):
 - `keras_specnet.training`: `compile_classifier`;
 - `keras_specnet.tuning`: Keras Tuner search of beta and the butterfly
   base, memory-aware;
-- `keras_specnet.utils`: `count_flops`, multiply-adds of a forward pass.
+- `keras_specnet.utils`: `count_flops`, multiply-adds of a forward pass,
+  and `spectral_convolutions`, every `SpectralConv2D` of a model.
 
 Saved models: importing `keras_specnet.layers` registers the layers (and
 their initializers) with Keras's serialization, under the package name

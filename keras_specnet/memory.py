@@ -212,7 +212,8 @@ def zero_fractions(model, x):
     Runs `model` on the batch `x` in training mode and returns, for every
     layer whose output is a spectral tensor, the fraction of its entries
     that are zero (what a threshold `beta` removed, and what the bitmask
-    cache does not store).
+    cache does not store); for a `SpectralBlock`, that of the spectrum
+    after each of its convolutions, under the convolution's name.
 
     Args:
         model: a functional `keras.Model`.
@@ -227,11 +228,27 @@ def zero_fractions(model, x):
     fractions = zero_fractions(SpecVGG16(beta=0.5), images[:64])
     ```
     """
-    layers = [layer for layer in model.layers[1:] if spectral.is_spectral(layer.output)]
+    from keras_specnet.layers import SpectralBlock
+
+    layers = [
+        layer
+        for layer in model.layers[1:]
+        if isinstance(layer, SpectralBlock) or spectral.is_spectral(layer.output)
+    ]
     if not layers:
         return {}
-    probe = keras.Model(model.input, [layer.output for layer in layers])
+    probe = keras.Model(
+        model.input,
+        [layer.input if isinstance(layer, SpectralBlock) else layer.output for layer in layers],
+    )
     outputs = probe(x, training=True)
     if len(layers) == 1:
         outputs = [outputs]
-    return {layer.name: float(spectral.zero_fraction(out)) for layer, out in zip(layers, outputs)}
+    fractions = {}
+    for layer, out in zip(layers, outputs):
+        if isinstance(layer, SpectralBlock):
+            for conv, spectrum in zip(layer.convolutions, layer.spectra(out)):
+                fractions[conv.name] = float(spectral.zero_fraction(spectrum))
+        else:
+            fractions[layer.name] = float(spectral.zero_fraction(out))
+    return fractions

@@ -39,6 +39,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from keras_specnet import _checks
+
 #: dtype of every spectral tensor.
 SPECTRAL_DTYPE = "complex64"
 
@@ -57,6 +59,33 @@ def padded_size(height, width, pad_height, pad_width):
     rows = height + pad_height
     cols = width + pad_width
     return rows, cols + (cols % 2)
+
+
+def check_fft_padding(fft_padding):
+    """`fft_padding` as given, or a `ValueError` if it is none of the choices."""
+    if fft_padding is None or fft_padding == "linear":
+        return fft_padding
+    if isinstance(fft_padding, bool) or not isinstance(fft_padding, int) or fft_padding < 0:
+        raise _checks.invalid("fft_padding", "None, 'linear' or an integer >= 0", fft_padding)
+    return fft_padding
+
+
+def fft_padding_of(convs, fft_padding):
+    """The zero padding a spectral block adds before its FFT.
+
+    Args:
+        convs: the block's `(filters, kernel_size)` pairs, in order.
+        fft_padding: `None` (Algorithm 1 of the paper: `k - 1` for the
+            largest kernel `k`, the convolutions after the first being
+            circular over that size), `"linear"` (the sum of `k - 1` over
+            the block: every convolution linear, bigger spectra) or an int.
+    """
+    check_fft_padding(fft_padding)
+    if fft_padding is None:
+        return max(k for _, k in convs) - 1
+    if fft_padding == "linear":
+        return sum(k - 1 for _, k in convs)
+    return fft_padding
 
 
 def fft_size_of(shape):

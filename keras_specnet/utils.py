@@ -1,4 +1,5 @@
-"""Model utilities: `count_flops`, the multiply-adds of a forward pass."""
+"""Model utilities: `count_flops`, the multiply-adds of a forward pass, and
+`spectral_convolutions`, every `SpectralConv2D` of a model."""
 
 import math
 
@@ -54,9 +55,9 @@ def _spectral_conv(layer):
 
 
 def _counter(layer):
-    from keras_specnet.layers import ButterflyFusion, SpectralConv2D
+    from keras_specnet.layers import ButterflyFusion, SpectralBlock, SpectralConv2D
 
-    if isinstance(layer, ButterflyFusion):
+    if isinstance(layer, (ButterflyFusion, SpectralBlock)):
         return lambda layer: layer.multiply_adds(layer.input.shape)
     if isinstance(layer, SpectralConv2D):
         return _spectral_conv
@@ -69,6 +70,48 @@ def _counter(layer):
     if isinstance(layer, keras.layers.Dense):
         return _dense
     return None
+
+
+def spectral_convolutions(model):
+    """Every `SpectralConv2D` of `model`, in layer order.
+
+    The convolutions of a `SpectralBlock` are listed in its place, and
+    nested models are searched layer by layer, so a builder's model gives
+    the same convolutions whatever its `cache` (the `"block"` mode nests
+    them in `SpectralBlock` layers).
+
+    Args:
+        model: a `keras.Model`.
+
+    Returns:
+        A list of `SpectralConv2D` layers.
+
+    Example:
+
+    ```python
+    from keras_specnet.applications import SpecVGG16
+    from keras_specnet.utils import spectral_convolutions
+
+    model = SpecVGG16(width=0.25)
+    print([layer.name for layer in spectral_convolutions(model)][:2])
+    # ['block1_conv1', 'block1_conv2']
+    ```
+    """
+    from keras_specnet.layers import SpectralBlock, SpectralConv2D
+
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"Invalid value for argument `model`. Expected a keras.Model. Received: model={model!r}"
+        )
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, SpectralBlock):
+            found.extend(layer.convolutions)
+        elif isinstance(layer, SpectralConv2D):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found.extend(spectral_convolutions(layer))
+    return found
 
 
 def count_flops(model, per_layer=False):
@@ -87,7 +130,8 @@ def count_flops(model, per_layer=False):
       the padded width (`ButterflyFusion.multiply_adds`);
     - `SpectralConv2D`: the per-frequency product of the input and kernel
       spectra, `P * (Q // 2 + 1) * in * filters` complex multiply-adds
-      counted as 4 real ones each (the FFTs are not counted).
+      counted as 4 real ones each (the FFTs are not counted);
+    - `SpectralBlock`: the same for each of its convolutions.
 
     Not counted: biases, batch normalisation, activations, pooling,
     additions, concatenations and reshapes (each linear in the activation

@@ -16,7 +16,8 @@ from keras_specnet.applications import (
     SpecVGG16,
 )
 from keras_specnet.applications.vgg import SPEC_VGG16_BETA
-from keras_specnet.layers import SpectralConv2D
+from keras_specnet.layers import SpectralBlock, SpectralConv2D
+from keras_specnet.utils import spectral_convolutions
 
 from helpers import SMALL_MODEL_ARGS
 
@@ -93,9 +94,11 @@ def _trainable(model):
 def test_twins_have_the_same_parameters(spatial, spectral, kwargs):
     a, b = spatial(**kwargs), spectral(**kwargs)
     assert a.count_params() == b.count_params()
-    shapes_a = {w.path.split("/")[0] + "/" + w.name: tuple(w.shape) for w in a.weights}
-    shapes_b = {w.path.split("/")[0] + "/" + w.name: tuple(w.shape) for w in b.weights}
-    assert shapes_a == shapes_b  # same layer names, same weight shapes
+    # Layer and weight names, as fused blocks nest their convolutions.
+    shapes_a = [("/".join(w.path.split("/")[-2:]), tuple(w.shape)) for w in a.weights]
+    shapes_b = [("/".join(w.path.split("/")[-2:]), tuple(w.shape)) for w in b.weights]
+    assert shapes_a == shapes_b  # same names, same shapes, same order
+    b.set_weights(a.get_weights())
 
 
 def test_lenet_parameter_count():
@@ -136,21 +139,22 @@ def test_keras_file_round_trip(name, tmp_path):
 
 
 def test_deterministic_layer_names():
-    names = [layer.name for layer in SpecVGG16(width=0.125, fc_units=8).layers]
-    assert names == [layer.name for layer in SpecVGG16(width=0.125, fc_units=8).layers]
-    assert names[1:5] == ["block1_conv1", "block1_conv2", "block1_ifft", "block2_conv1"]
-    lenet = [layer.name for layer in SpecLeNet5().layers]
-    assert lenet[1:] == [
-        "block1_conv1",
-        "block1_ifft",
-        "block2_conv1",
-        "block2_ifft",
-        "flatten",
-        "fc1",
-        "fc2",
-        "predictions",
+    names = [layer.name for layer in SpecVGG16(width=0.125, fc_units=8, cache="bitmask").layers]
+    assert names == [
+        layer.name for layer in SpecVGG16(width=0.125, fc_units=8, cache="bitmask").layers
     ]
-    assert isinstance(SpecLeNet5().get_layer("block1_conv1"), SpectralConv2D)
+    assert names[1:5] == ["block1_conv1", "block1_conv2", "block1_ifft", "block2_conv1"]
+    lenet = [layer.name for layer in SpecLeNet5(cache="bitmask").layers]
+    tail = ["flatten", "fc1", "fc2", "predictions"]
+    assert lenet[1:] == ["block1_conv1", "block1_ifft", "block2_conv1", "block2_ifft", *tail]
+    assert isinstance(SpecLeNet5(cache="bitmask").get_layer("block1_conv1"), SpectralConv2D)
+    # Fused blocks: one layer per block, the convolutions named as above.
+    fused = SpecLeNet5()
+    assert [layer.name for layer in fused.layers][1:] == ["block1", "block2", *tail]
+    assert isinstance(fused.get_layer("block1"), SpectralBlock)
+    assert [c.name for c in spectral_convolutions(fused)] == ["block1_conv1", "block2_conv1"]
+    vgg = spectral_convolutions(SpecVGG16(width=0.125, fc_units=8))
+    assert [c.name for c in vgg[:3]] == ["block1_conv1", "block1_conv2", "block2_conv1"]
 
 
 def test_input_tensor():
@@ -199,7 +203,7 @@ def test_input_tensor():
         (
             SpecVGG16,
             {"cache": "dense"},
-            r"`cache`. Expected one of \['bitmask', 'none', 'sparse_tensor'\]. Received: cache='dense'",
+            r"`cache`. Expected one of \['auto', 'bitmask', 'block', 'none', 'sparse_tensor'\]. Received: cache='dense'",
         ),
         (
             SpecDenseNet,
@@ -217,12 +221,14 @@ def test_errors(builder, kwargs, message):
 def test_cache_reaches_every_spectral_convolution(name):
     model = _build(name, cache="sparse_tensor", cache_dtype="bfloat16")
     convs = [layer for layer in model.layers if isinstance(layer, SpectralConv2D)]
-    assert convs
+    assert convs and len(convs) == len(spectral_convolutions(model))
     assert {(c.cache, c.cache_dtype) for c in convs} == {("sparse_tensor", "bfloat16")}
+    # The default fuses the blocks that can be; the others keep a bitmask.
     default = _build(name)
-    assert {(c.cache, c.cache_dtype) for c in default.layers if isinstance(c, SpectralConv2D)} == {
-        ("bitmask", "float32")
-    }
+    assert any(isinstance(layer, SpectralBlock) for layer in default.layers)
+    unfused = [layer for layer in default.layers if isinstance(layer, SpectralConv2D)]
+    assert {(c.cache, c.cache_dtype) for c in unfused} <= {("bitmask", "float32")}
+    assert len(spectral_convolutions(default)) == len(convs)
 
 
 def test_registry():
@@ -278,9 +284,7 @@ def test_short_fit_lowers_the_loss():
 def test_spectral_batch_norm_option(builder, kwargs, tmp_path):
     plain = builder(**kwargs)
     normed = builder(batch_norm=True, **kwargs)
-    in_channels = sum(
-        layer.kernel.shape[2] for layer in plain.layers if isinstance(layer, SpectralConv2D)
-    )
+    in_channels = sum(layer.kernel.shape[2] for layer in spectral_convolutions(plain))
     # A scale and an offset per input channel of each spectral convolution.
     assert _trainable(normed) - _trainable(plain) == 2 * in_channels
     x = np.random.default_rng(2).random((4, 32, 32, 3)).astype("float32")
@@ -301,5 +305,5 @@ def test_spectral_batch_norm_keeps_deep_spectra_alive():
         return float(np.sqrt(np.mean(np.abs(np.asarray(z)) ** 2)))
 
     kwargs = {"width": 0.25, "fc_units": 16, "beta": 0.1}
-    assert deep_rms(SpecVGG16(**kwargs)) < 1e-3
+    assert deep_rms(SpecVGG16(cache="bitmask", **kwargs)) < 1e-3
     assert deep_rms(SpecVGG16(batch_norm=True, **kwargs)) > 0.1

@@ -108,3 +108,19 @@ def test_per_sample_is_the_slope_between_the_batch_sizes():
         ("vgg16", 10.0, 1.0),
         ("spec_vgg16 b=0.01 bitmask", 4.0, 0.4),
     ]
+
+
+def test_weights_trained_in_one_cache_mode_load_into_another(tmp_path):
+    """The saved list of weights is in the model's order, the same with or
+    without `SpectralBlock`s (whose convolutions are nested)."""
+    base = {"model": "spec_vgg16", "model_args": {"width": 0.125, "fc_units": 8}, "beta": 0.01}
+    fused = bench_memory._build(dict(base, seed=0, cache="auto"))
+    assert type(fused.get_layer("block1")).__name__ == "SpectralBlock"
+    path = str(tmp_path / "trained.weights.npz")
+    np.savez(path, *fused.get_weights())
+    layered = bench_memory._build(dict(base, seed=1, cache="bitmask", weights=path))
+    assert type(layered.get_layer("block1_conv1")).__name__ == "SpectralConv2D"
+    x = np.random.default_rng(0).random((3, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(layered(x), fused(x), atol=1e-5)
+    fresh = bench_memory._build(dict(base, seed=1, cache="bitmask"))
+    assert not np.allclose(fresh(x), fused(x), atol=1e-5)

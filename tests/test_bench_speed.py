@@ -136,8 +136,8 @@ def test_main_with_fake_children(monkeypatch, tmp_path, capsys):
     assert steps == pytest.approx([0.002, 0.008, 0.002, 0.010])
     assert [e["ratio"] for e in results["entries"]] == pytest.approx([None, 4.0, None, 5.0])
     printed = capsys.readouterr().out
-    assert "spectral 4x4x2      8     8.00       4.00x" in printed
-    assert "spectral 2x2x4      8    10.00       5.00x" in printed
+    assert "spectral 4x4x2 bitmask      8     8.00       4.00x" in printed
+    assert "spectral 2x2x4 bitmask      8    10.00       5.00x" in printed
     assert "wall time" in printed
     saved = json.loads(out.read_text())
     assert saved["machine"]["tensorflow"] == "tf-x" and saved["machine"]["keras"] == "keras-y"
@@ -210,3 +210,22 @@ def test_real_run_on_a_tiny_block(suite, tmp_path):
         pieces = entries[0]["pieces"]
         assert "rfft2d to frequency-major" in pieces and "forward recomputed in backward" in pieces
         assert all(v is not None and v > 0 for v in pieces.values())
+
+
+def test_several_caches_make_one_spectral_configuration_each():
+    args = _args("--suite", "models", "--cache", "bitmask", "block", "--widths", "0.5")
+    todo = list(speed.configs(args))
+    got = [(c["model"], c["kind"], c["cache"]) for c in todo]
+    assert got == [
+        ("lenet5", "spatial", None),
+        ("spec_lenet5", "spectral", "bitmask"),
+        ("spec_lenet5", "spectral", "block"),
+        ("vgg16", "spatial", None),
+        ("spec_vgg16", "spectral", "bitmask"),
+        ("spec_vgg16", "spectral", "block"),
+        ("densenet", "spatial", None),
+        ("spec_densenet", "spectral", "bitmask"),
+    ]
+    assert speed.table(speed.summarise(todo, [[{"step_s": 1.0}]] * len(todo))).count("block") == 2
+    with pytest.raises(ValueError, match=r"`cache`.*breakdown.*Received: cache=\['block'\]"):
+        list(speed.configs(_args("--suite", "breakdown", "--cache", "block")))

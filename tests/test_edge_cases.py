@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras_specnet import spectral
 from keras_specnet.layers import (
     SpectralBatchNormalization,
+    SpectralBlock,
     SpectralConcatenate,
     SpectralConv2D,
     SpectralTanh,
@@ -63,6 +64,16 @@ CASES = [
         "SpectralConv2D-bitmask-spectral-input",
         lambda s: SpectralConv2D(2, 1, beta=ZEROING_BETA),
         _spectrum,
+    ),
+    (
+        "SpectralBlock-pooled-beta0",
+        lambda s: SpectralBlock([(2, 3), (2, 1)], pool_size=2, batch_chunks=2),
+        _real_input,
+    ),
+    (
+        "SpectralBlock-zeroing",
+        lambda s: SpectralBlock([(2, 3)], beta=ZEROING_BETA, activation=None),
+        _real_input,
     ),
     ("ToSpectral", lambda s: ToSpectral(padding=2), _real_input),
     ("ToSpatial", lambda s: ToSpatial(s[1:3]), _spectrum),

@@ -8,6 +8,7 @@ from keras_specnet import layers, spectral
 from keras_specnet.layers import (
     ButterflyFusion,
     SpectralBatchNormalization,
+    SpectralBlock,
     SpectralConcatenate,
     SpectralConv2D,
     SpectralTanh,
@@ -169,6 +170,15 @@ def _layer_cases():
             "complex64",
             2,
             2,
+        ),
+        # Two convolutions (kernel and bias each), the pooling's size rounded up.
+        "SpectralBlock": (
+            SpectralBlock([(3, 3), (2, 1)], beta=0.01, pool_size=2, batch_chunks=2),
+            x,
+            (2, -(-9 // 2), -(-8 // 2), 2),
+            "float32",
+            4,
+            0,
         ),
         # 2 -> 4 channels: a 4-wide butterfly, two radix-2 stages, and a bias.
         "ButterflyFusion": (ButterflyFusion(4, base=2), x, (2, 9, 8, 4), "float32", 3, 0),

@@ -196,3 +196,69 @@ def test_builder_block_cache_makes_one_layer_per_block_and_refuses_batch_norm():
         blocks.spectral_block(inputs, [(4, 3)], 0.01, cache="block", cache_dtype="int8")
     with pytest.raises(ValueError, match=r"`cache`.*Received: cache='blocks'"):
         blocks.spectral_block(inputs, [(4, 3)], 0.01, cache="blocks")
+
+
+def _kinds(model):
+    return [type(layer).__name__ for layer in model.layers[1:]]
+
+
+def test_builders_default_fuses_the_blocks_that_can_be_fused():
+    from keras_specnet.applications import SpecDenseNet, SpecLeNet5, SpecVGG16
+
+    assert _kinds(SpecLeNet5())[:2] == ["SpectralBlock", "SpectralBlock"]
+    assert _kinds(SpecVGG16(width=0.125, fc_units=8)).count("SpectralBlock") == 5
+    # Batch normalisation and quantized caches keep separate layers.
+    assert "SpectralBlock" not in _kinds(SpecVGG16(width=0.125, fc_units=8, batch_norm=True))
+    assert "SpectralBlock" not in _kinds(SpecLeNet5(cache_dtype="int8"))
+    assert "SpectralBlock" not in _kinds(SpecLeNet5(cache="bitmask"))
+    # DenseNet: the stem is fused, the dense block (concatenations) is not.
+    dense = SpecDenseNet(width=0.125, num_layers=2)
+    assert _kinds(dense).count("SpectralBlock") == 1
+    assert dense.get_layer("dense_layer1_conv1").cache == "bitmask"
+    with pytest.raises(ValueError, match=r"`cache`.*Received: cache='block'"):
+        SpecDenseNet(width=0.125, num_layers=2, cache="block")
+
+
+def test_a_strided_stem_stays_separate_under_auto():
+    from keras_specnet.applications import SpecAlexNet
+    from keras_specnet.layers import SpectralConv2D
+
+    model = SpecAlexNet(input_shape=(224, 224, 3), width=0.0625, fc_units=8)
+    stem = model.layers[1]
+    assert isinstance(stem, SpectralConv2D) and stem.strides == (4, 4)
+    assert "SpectralBlock" in _kinds(model)
+    with pytest.raises(ValueError, match=r"`strides`.*Received: strides=4"):
+        SpecAlexNet(input_shape=(224, 224, 3), width=0.0625, fc_units=8, cache="block")
+
+
+def test_fused_and_separate_models_count_and_threshold_the_same():
+    from keras_specnet import memory, utils
+    from keras_specnet.applications import SpecVGG16
+
+    kwargs = {"width": 0.125, "fc_units": 8, "beta": 0.05, "input_shape": (16, 16, 3)}
+    fused, separate = SpecVGG16(**kwargs), SpecVGG16(cache="bitmask", **kwargs)
+    separate.set_weights(fused.get_weights())
+    assert utils.count_flops(fused) == utils.count_flops(separate)
+    x = np.random.default_rng(1).random((4, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(fused(x), separate(x), rtol=1e-4, atol=1e-5)
+    got, expected = memory.zero_fractions(fused, x), memory.zero_fractions(separate, x)
+    names = [c.name for c in utils.spectral_convolutions(fused)]
+    assert list(got) == names
+    for name in names:
+        assert got[name] == pytest.approx(expected[name], abs=1e-3), name
+    assert max(got.values()) > 0.01
+
+
+def test_spectral_convolutions_finds_nested_and_fused_convolutions():
+    from keras_specnet.layers import SpectralConv2D
+    from keras_specnet.utils import spectral_convolutions
+
+    inputs = keras.Input((8, 8, 3))
+    block = SpectralBlock([(4, 3), (4, 3)], pool_size=2, name="fused")
+    inner = keras.Sequential([keras.Input((4, 4, 4)), SpectralConv2D(2, 3, name="inner_conv")])
+    outputs = inner(keras.layers.Conv2D(4, 1)(block(inputs)))
+    model = keras.Model(inputs, outputs)
+    names = [c.name for c in spectral_convolutions(model)]
+    assert names == ["fused_conv1", "fused_conv2", "inner_conv"]
+    with pytest.raises(ValueError, match=r"`model`.*Received: model="):
+        spectral_convolutions(block)

@@ -10,11 +10,11 @@ import pytest
 import tensorflow as tf
 
 from keras_specnet import applications, training, tuning
-from keras_specnet.layers import SpectralConv2D
+from keras_specnet.utils import spectral_convolutions
 
 
 def _betas(model):
-    return [layer.beta for layer in model.layers if isinstance(layer, SpectralConv2D)]
+    return [layer.beta for layer in spectral_convolutions(model)]
 
 
 def _data(n=64, size=28, seed=0):

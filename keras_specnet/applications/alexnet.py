@@ -140,7 +140,7 @@ def SpecAlexNet(
     width=1.0,
     fc_units=4096,
     fft_padding=None,
-    cache="bitmask",
+    cache="auto",
     cache_dtype="float32",
     batch_chunks=4,
     name="spec_alexnet",
@@ -172,9 +172,15 @@ def SpecAlexNet(
         fc_units: int. Units of the two dense layers. Defaults to `4096`.
         fft_padding: `None` (Algorithm 1: pad by `k - 1` of the block's
             largest kernel), `"linear"` or an int. Defaults to `None`.
-        cache: what each `SpectralConv2D` keeps for the backward pass:
-            `"bitmask"`, `"sparse_tensor"` or `"none"` (see
-            `keras_specnet.cache`). Defaults to `"bitmask"`.
+        cache: what the backward pass keeps. `"auto"`: each block of
+            stride 1 without batch normalisation is one `SpectralBlock`,
+            which keeps only its real input and runs again over
+            `batch_chunks` slices of the batch in the backward pass; the
+            other blocks (and every block with a `cache_dtype` other than
+            `"float32"`) keep their layers' `"bitmask"` cache. `"block"`:
+            the same, refused where a block cannot take it. Or a cache mode
+            of every spectral layer: `"bitmask"`, `"sparse_tensor"` or
+            `"none"` (see `keras_specnet.cache`). Defaults to `"auto"`.
         cache_dtype: dtype of the kept values: `"float32"` (exact),
             `"bfloat16"`, `"int8"` or `"int4"` (quantized; see
             `keras_specnet.cache`). Defaults to `"float32"`.

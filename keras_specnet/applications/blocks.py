@@ -21,63 +21,54 @@ from keras_specnet.layers import (
     ToSpatial,
     ToSpectral,
 )
+from keras_specnet.spectral import check_fft_padding, fft_padding_of  # noqa: F401 (the builders' names)
 
 #: Activation of the spectral blocks; `None` makes a block linear.
 SPECTRAL_ACTIVATION = "spectral_tanh"
 
 #: The builders' `cache` that makes each block one `SpectralBlock`.
 BLOCK_CACHE = "block"
-#: Every `cache` a builder takes: `BLOCK_CACHE` or a layer's cache mode.
-BUILDER_CACHES = (BLOCK_CACHE, *cache_module.CACHES)
+#: The builders' default: `BLOCK_CACHE` where a block can take it, else `"bitmask"`.
+AUTO_CACHE = "auto"
+#: Every `cache` a builder takes: those two or a layer's cache mode.
+BUILDER_CACHES = (AUTO_CACHE, BLOCK_CACHE, *cache_module.CACHES)
 
 
-def check_builder_cache(cache, cache_dtype, batch_norm=False):
-    """A builder's `cache` and `cache_dtype`, or a `ValueError` naming the wrong one."""
+def block_cache(cache, cache_dtype="float32", batch_norm=False, strides=1):
+    """What one block's `cache` is: a layer cache mode or `BLOCK_CACHE`.
+
+    `"auto"` is `BLOCK_CACHE` for a block without batch normalisation, of
+    stride 1 and with `cache_dtype="float32"`, and `"bitmask"` otherwise.
+    An explicit `"block"` that the block cannot take raises a `ValueError`
+    naming the argument that prevents it.
+    """
     _checks.one_of("cache", cache, BUILDER_CACHES)
     _checks.one_of("cache_dtype", cache_dtype, cache_module.CACHE_DTYPES)
-    if cache != BLOCK_CACHE:
-        return
+    fusable = not batch_norm and strides == 1 and cache_dtype == "float32"
+    if cache == AUTO_CACHE:
+        return BLOCK_CACHE if fusable else "bitmask"
+    if cache != BLOCK_CACHE or fusable:
+        return cache
     if batch_norm:
         raise _checks.invalid(
             "cache",
-            "a layer cache mode ('bitmask', 'sparse_tensor' or 'none') with "
-            "batch_norm=True: a block recomputed over batch slices would "
+            "'auto' or a layer cache mode ('bitmask', 'sparse_tensor', 'none') "
+            "with batch_norm=True: a block recomputed over batch slices would "
             "normalise each slice by its own statistics",
             cache,
         )
-    if cache_dtype != "float32":
+    if strides != 1:
         raise _checks.invalid(
-            "cache_dtype",
-            "'float32' with cache='block' (a block keeps its real input, exactly)",
-            cache_dtype,
+            "strides",
+            "1 with cache='block' (a strided block, such as AlexNet's ImageNet "
+            "stem, takes 'auto' or a layer cache mode)",
+            strides,
         )
-
-
-def check_fft_padding(fft_padding):
-    """`fft_padding` as given, or a `ValueError` if it is none of the choices."""
-    if fft_padding is None or fft_padding == "linear":
-        return fft_padding
-    if isinstance(fft_padding, bool) or not isinstance(fft_padding, int) or fft_padding < 0:
-        raise _checks.invalid("fft_padding", "None, 'linear' or an integer >= 0", fft_padding)
-    return fft_padding
-
-
-def fft_padding_of(convs, fft_padding):
-    """The zero padding a spectral block adds before its FFT.
-
-    Args:
-        convs: the block's `(filters, kernel_size)` pairs, in order.
-        fft_padding: `None` (Algorithm 1 of the paper: `k - 1` for the
-            largest kernel `k`, the convolutions after the first being
-            circular over that size), `"linear"` (the sum of `k - 1` over
-            the block: every convolution linear, bigger spectra) or an int.
-    """
-    check_fft_padding(fft_padding)
-    if fft_padding is None:
-        return max(k for _, k in convs) - 1
-    if fft_padding == "linear":
-        return sum(k - 1 for _, k in convs)
-    return fft_padding
+    raise _checks.invalid(
+        "cache_dtype",
+        "'float32' with cache='block' (a block keeps its real input, exactly)",
+        cache_dtype,
+    )
 
 
 def conv_block(x, convs, activation="relu", batch_norm=False, strides=1, name="block"):
@@ -152,8 +143,10 @@ def spectral_block(
         cache: what the backward pass keeps. `"block"`: the block is one
             `SpectralBlock` (named `name`), which keeps only its real input
             and runs again, slice by slice, in the backward pass; it takes
-            neither `batch_norm=True` nor `strides`. Otherwise a cache mode
-            of every layer (`"bitmask"`, `"sparse_tensor"`, `"none"`; see
+            neither `batch_norm=True` nor `strides`. `"auto"`: `"block"`
+            where the block takes it, `"bitmask"` otherwise (see
+            `block_cache`). Otherwise a cache mode of every layer
+            (`"bitmask"`, `"sparse_tensor"`, `"none"`; see
             `keras_specnet.cache`).
         cache_dtype: dtype of what the layers keep (`"float32"` with
             `"block"`).
@@ -166,12 +159,8 @@ def spectral_block(
         and by the pooling strides.
     """
     padding = fft_padding_of(convs, fft_padding)
-    check_builder_cache(cache, cache_dtype, batch_norm)
+    cache = block_cache(cache, cache_dtype, batch_norm, strides)
     if cache == BLOCK_CACHE:
-        if strides != 1:
-            raise _checks.invalid(
-                "strides", "1 with cache='block' (a layer cache mode for a strided block)", strides
-            )
         pool_size, pool_strides = (None, None) if pool is None else pool
         return SpectralBlock(
             convs,

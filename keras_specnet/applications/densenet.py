@@ -99,7 +99,7 @@ def densenet(
     batch_norm=True,
     beta=SPEC_DENSENET_BETA,
     fft_padding=None,
-    cache="bitmask",
+    cache="auto",
     cache_dtype="float32",
     batch_chunks=4,
     include_top=True,
@@ -119,6 +119,16 @@ def densenet(
     if spectral:
         beta = _checks.non_negative_number("beta", beta)
         padding = blocks.fft_padding_of(layer_convs * num_layers, fft_padding)
+        blocks.block_cache(cache, cache_dtype)
+        if cache == blocks.BLOCK_CACHE:
+            raise _checks.invalid(
+                "cache",
+                "'auto' or a layer cache mode for SpecDenseNet (its dense block "
+                "is spectral layers, not one SpectralBlock)",
+                cache,
+            )
+        # The dense block's layers: "auto" is their bitmask cache.
+        dense_cache = "bitmask" if cache == blocks.AUTO_CACHE else cache
     inputs, x = _common.model_input(input_tensor, input_shape, (32, 32, 3), 4, name)
     if spectral:
         x = blocks.spectral_block(
@@ -144,7 +154,7 @@ def densenet(
             beta,
             fft_padding=padding,
             batch_norm=batch_norm,
-            cache=cache,
+            cache=dense_cache,
             cache_dtype=cache_dtype,
             batch_chunks=batch_chunks,
             name="dense",
@@ -239,7 +249,7 @@ def SpecDenseNet(
     num_layers=6,
     fft_padding=None,
     batch_norm=False,
-    cache="bitmask",
+    cache="auto",
     cache_dtype="float32",
     batch_chunks=4,
     name="spec_densenet",
@@ -287,9 +297,13 @@ def SpecDenseNet(
             Defaults to `None`.
         batch_norm: bool. `SpectralBatchNormalization` before each
             convolution. Defaults to `False`.
-        cache: what each `SpectralConv2D` keeps for the backward pass:
-            `"bitmask"`, `"sparse_tensor"` or `"none"` (see
-            `keras_specnet.cache`). Defaults to `"bitmask"`.
+        cache: what the backward pass keeps. `"auto"`: the stem block,
+            without batch normalisation, is one `SpectralBlock` (it keeps
+            only its real input and runs again over `batch_chunks` slices of
+            the batch in the backward pass), and the dense block's layers
+            keep the `"bitmask"` cache. Or a cache mode of every spectral
+            layer: `"bitmask"`, `"sparse_tensor"` or `"none"` (see
+            `keras_specnet.cache`). Defaults to `"auto"`.
         cache_dtype: dtype of the kept values: `"float32"` (exact),
             `"bfloat16"`, `"int8"` or `"int4"` (quantized; see
             `keras_specnet.cache`). Defaults to `"float32"`.

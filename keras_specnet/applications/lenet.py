@@ -98,7 +98,7 @@ def SpecLeNet5(
     beta=SPEC_LENET5_BETA,
     activation="tanh",
     fft_padding=None,
-    cache="bitmask",
+    cache="auto",
     cache_dtype="float32",
     batch_chunks=4,
     name="spec_lenet5",
@@ -128,9 +128,15 @@ def SpecLeNet5(
         fft_padding: `None` (pad each map by `k - 1` before its FFT),
             `"linear"` (the same for one-convolution blocks) or an int.
             Defaults to `None`.
-        cache: what each `SpectralConv2D` keeps for the backward pass:
-            `"bitmask"`, `"sparse_tensor"` or `"none"` (see
-            `keras_specnet.cache`). Defaults to `"bitmask"`.
+        cache: what the backward pass keeps. `"auto"`: each block of
+            stride 1 without batch normalisation is one `SpectralBlock`,
+            which keeps only its real input and runs again over
+            `batch_chunks` slices of the batch in the backward pass; the
+            other blocks (and every block with a `cache_dtype` other than
+            `"float32"`) keep their layers' `"bitmask"` cache. `"block"`:
+            the same, refused where a block cannot take it. Or a cache mode
+            of every spectral layer: `"bitmask"`, `"sparse_tensor"` or
+            `"none"` (see `keras_specnet.cache`). Defaults to `"auto"`.
         cache_dtype: dtype of the kept values: `"float32"` (exact),
             `"bfloat16"`, `"int8"` or `"int4"` (quantized; see
             `keras_specnet.cache`). Defaults to `"float32"`.

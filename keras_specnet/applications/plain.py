@@ -24,7 +24,7 @@ def plain_cnn(
     batch_norm=False,
     fft_padding=None,
     first_strides=1,
-    cache="bitmask",
+    cache="auto",
     cache_dtype="float32",
     batch_chunks=4,
     include_top=True,
@@ -55,9 +55,10 @@ def plain_cnn(
             convolution in a spectral block.
         fft_padding: see `blocks.fft_padding_of`.
         first_strides: strides of the first convolution.
-        cache, cache_dtype, batch_chunks: what the spectral convolutions
-            keep for the backward pass and in how many batch slices they
-            work (see `SpectralConv2D`).
+        cache, cache_dtype, batch_chunks: what the spectral blocks keep for
+            the backward pass and in how many batch slices they work (see
+            `blocks.spectral_block`; `"block"` makes each block one
+            `SpectralBlock`).
         include_top, input_tensor, input_shape, pooling, classes,
         classifier_activation, name: as in `keras.applications`.
         default_shape: input shape when neither `input_tensor` nor
@@ -68,6 +69,7 @@ def plain_cnn(
     if spectral:
         beta = _checks.non_negative_number("beta", beta)
         blocks.check_fft_padding(fft_padding)
+        blocks.block_cache(cache, cache_dtype, batch_norm, first_strides)
     inputs, x = _common.model_input(input_tensor, input_shape, default_shape, min_size, name)
     pool_size, pool_strides = pool
     for i, block in enumerate(convs, start=1):

@@ -130,7 +130,7 @@ def SpecVGG16(
     fc_units=512,
     fft_padding=None,
     batch_norm=False,
-    cache="bitmask",
+    cache="auto",
     cache_dtype="float32",
     batch_chunks=4,
     name="spec_vgg16",
@@ -177,9 +177,15 @@ def SpecVGG16(
             spectra) or an int. Defaults to `None`.
         batch_norm: bool. `SpectralBatchNormalization` before each
             convolution. Defaults to `False`.
-        cache: what each `SpectralConv2D` keeps for the backward pass:
-            `"bitmask"`, `"sparse_tensor"` or `"none"` (see
-            `keras_specnet.cache`). Defaults to `"bitmask"`.
+        cache: what the backward pass keeps. `"auto"`: each block of
+            stride 1 without batch normalisation is one `SpectralBlock`,
+            which keeps only its real input and runs again over
+            `batch_chunks` slices of the batch in the backward pass; the
+            other blocks (and every block with a `cache_dtype` other than
+            `"float32"`) keep their layers' `"bitmask"` cache. `"block"`:
+            the same, refused where a block cannot take it. Or a cache mode
+            of every spectral layer: `"bitmask"`, `"sparse_tensor"` or
+            `"none"` (see `keras_specnet.cache`). Defaults to `"auto"`.
         cache_dtype: dtype of the kept values: `"float32"` (exact),
             `"bfloat16"`, `"int8"` or `"int4"` (quantized; see
             `keras_specnet.cache`). Defaults to `"float32"`.

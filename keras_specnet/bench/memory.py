@@ -12,7 +12,10 @@ images, at each `--batch-sizes`:
 - the spatial model (the baseline), the same under the `mixed_bfloat16`
   policy, and the same with every block wrapped in `tf.recompute_grad`;
 - the SpecNet twin in every `--sweep-caches` mode at every beta, and in
-  every `--caches` mode at the first beta;
+  every `--caches` mode at the first beta (`auto`: the builder's default,
+  each block one `SpectralBlock` where it can be; `block`: only where
+  every block can be, VGG-16 without batch normalisation; otherwise a
+  cache mode of every spectral layer);
 
 each with `memory.held_bytes` (held from the forward to the backward
 pass), `memory.step_peak` (the allocator's peak during one compiled step,
@@ -41,8 +44,12 @@ FAMILIES = {
     "vgg16": ("vgg16", "spec_vgg16", {"width": 0.25, "fc_units": 256}),
     "densenet": ("densenet", "spec_densenet", {"width": 0.25}),
 }
+#: Families whose spectral builder takes `cache="block"` (no batch normalisation).
+BLOCK_FAMILIES = ("vgg16",)
 PEERS = ("baseline", "mixed_bfloat16", "recompute_grad")
 CACHES = (
+    "auto",
+    "block",
     "none",
     "sparse_tensor",
     "bitmask",
@@ -61,14 +68,14 @@ def add_arguments(parser):
         "--caches",
         nargs="+",
         choices=CACHES,
-        default=["none", "sparse_tensor", "bitmask", "bitmask+bfloat16"],
+        default=["auto", "none", "sparse_tensor", "bitmask", "bitmask+bfloat16"],
         help="cache modes measured at the first of --betas",
     )
     parser.add_argument(
         "--sweep-caches",
         nargs="+",
         choices=CACHES,
-        default=["bitmask", "bitmask+bfloat16"],
+        default=["auto", "bitmask"],
         help="cache modes measured at every beta",
     )
     parser.add_argument(
@@ -154,6 +161,7 @@ def _images(dataset, split, count, data_dir, seed=None, shuffle=False):
 
 def _build(config):
     import keras
+    import numpy as np
 
     from keras_specnet import training
     from keras_specnet.applications import registry
@@ -171,7 +179,10 @@ def _build(config):
         kwargs["batch_chunks"] = config["batch_chunks"]
     model = registry.build(config["model"], **kwargs)
     if config.get("weights"):
-        model.load_weights(config["weights"])
+        # A list in the model's order: the same in every cache mode, whose
+        # layer names differ (a `SpectralBlock` nests its convolutions).
+        with np.load(config["weights"]) as saved:
+            model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
     if config.get("peer") == "recompute_grad":
         model = _recompute_blocks(model)
     return training.compile_classifier(model, "adam", 1e-3)
@@ -226,7 +237,7 @@ def _train(config):
     seconds = time.perf_counter() - start
     tx, ty = _images(config["dataset"], "test", config["eval_examples"], config["data_dir"])
     _, accuracy = model.evaluate(tx, ty, batch_size=256, verbose=0)
-    model.save_weights(config["save_to"])
+    np.savez(config["save_to"], *model.get_weights())
     return {
         "accuracy": float(accuracy),
         "train_seconds": seconds,
@@ -372,6 +383,8 @@ def _configs(args, family, trained):
             "trained_as": f"{spectral}@{beta:g}" if trained else None,
         }
         for cache in caches + [c for c in args.sweep_caches if c not in caches]:
+            if cache == "block" and (family not in BLOCK_FAMILIES or args.batch_norm):
+                continue
             chunks = None if cache == "none" else args.batch_chunks
             yield dict(spec, cache=cache, batch_chunks=chunks)
         if i == 0:
@@ -406,7 +419,7 @@ def main(args):
                     beta=beta,
                     train_steps=args.train_steps,
                     eval_examples=args.eval_examples,
-                    save_to=os.path.join(workdir, f"{key}.weights.h5"),
+                    save_to=os.path.join(workdir, f"{key}.weights.npz"),
                 )
                 out = runner.isolated(__name__, config)
                 results["training"][key] = out
@@ -427,7 +440,7 @@ def main(args):
                 entries, base = [], None
                 for config in _configs(args, family, state == "trained"):
                     weights = (
-                        os.path.join(workdir, f"{config['trained_as']}.weights.h5")
+                        os.path.join(workdir, f"{config['trained_as']}.weights.npz")
                         if config["trained_as"]
                         else None
                     )

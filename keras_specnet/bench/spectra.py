@@ -2,7 +2,9 @@
 
 Shows where a threshold bites: for each layer of a model, on one batch of
 test images, the RMS magnitude and the fraction of exact zeros of spectral
-outputs, and the standard deviation of real ones.
+outputs, and the standard deviation of real ones. A `SpectralBlock`
+(the builders' default `cache="auto"`) is reported by the spectrum after
+each of its convolutions, under the convolution's name, then its output.
 
     specnet bench spectra --model spec_vgg16 --beta 0.1 \\
         --model-arg width=0.25 --model-arg fc_units=256
@@ -49,10 +51,10 @@ def add_arguments(parser):
 def measure(config):
     """The figures of each layer after the input: `{"layers": [...]}`."""
     import keras
-    import numpy as np
 
     from keras_specnet import datasets
     from keras_specnet.applications import registry
+    from keras_specnet.layers import SpectralBlock
 
     keras.utils.set_random_seed(config["seed"])
     info = datasets.info(config["dataset"])
@@ -67,30 +69,37 @@ def measure(config):
     ds = datasets.load(config["dataset"], "test", config["batch_size"], data_dir=config["data_dir"])
     x, _ = next(iter(ds))
     layers = model.layers[1:]
-    outputs = keras.Model(model.input, [layer.output for layer in layers])(x, training=True)
+    probes = [t for layer in layers for t in _probed(layer, SpectralBlock)]
+    values = iter(keras.Model(model.input, probes)(x, training=True))
     figures = []
-    for layer, value in zip(layers, outputs):
-        value = np.asarray(value)
-        if np.iscomplexobj(value):
-            magnitude = np.abs(value)
-            figures.append(
-                {
-                    "layer": layer.name,
-                    "domain": "spectral",
-                    "rms": float(np.sqrt(np.mean(magnitude**2))),
-                    "zero_fraction": float(np.mean(magnitude == 0)),
-                }
-            )
-        else:
-            figures.append(
-                {
-                    "layer": layer.name,
-                    "domain": "real",
-                    "std": float(value.std()),
-                    "zero_fraction": None,
-                }
-            )
+    for layer in layers:
+        if isinstance(layer, SpectralBlock):
+            inner = layer.spectra(next(values))
+            figures += [_figure(c.name, z) for c, z in zip(layer.convolutions, inner)]
+        figures.append(_figure(layer.name, next(values)))
     return {"layers": figures}
+
+
+def _probed(layer, block_type):
+    """What the probe model returns for `layer`: its output, after its input for a block."""
+    if isinstance(layer, block_type):
+        return [layer.input, layer.output]
+    return [layer.output]
+
+
+def _figure(name, value):
+    import numpy as np
+
+    value = np.asarray(value)
+    if np.iscomplexobj(value):
+        magnitude = np.abs(value)
+        return {
+            "layer": name,
+            "domain": "spectral",
+            "rms": float(np.sqrt(np.mean(magnitude**2))),
+            "zero_fraction": float(np.mean(magnitude == 0)),
+        }
+    return {"layer": name, "domain": "real", "std": float(value.std()), "zero_fraction": None}
 
 
 def _check(args):

@@ -34,7 +34,16 @@ from keras_specnet.bench import runner
 MODULE = "keras_specnet.bench.speed"
 SUITES = ("layers", "models", "breakdown")
 SHAPES = ("32x32x64", "16x16x128", "8x8x256", "4x4x512")
-CACHES = ("bitmask", "bitmask+bfloat16", "sparse_tensor", "sparse_tensor+bfloat16", "none")
+CACHES = (
+    "bitmask",
+    "bitmask+bfloat16",
+    "sparse_tensor",
+    "sparse_tensor+bfloat16",
+    "none",
+    "block",
+)
+#: Families whose spectral builder takes `cache="block"` (no batch normalisation).
+BLOCK_FAMILIES = ("lenet5", "vgg16")
 FAMILIES = ("lenet5", "vgg16", "densenet")
 DATASETS = ("random", "fashion_mnist")
 #: family -> (spatial, spectral, input shape)
@@ -77,7 +86,9 @@ def add_arguments(parser):
         ("--batch-sizes", dict(nargs="+", type=pos("batch_sizes"), default=[64, 128],
                                help="(layers, breakdown)")),
         ("--beta", dict(type=num("beta"), default=0.01, help="the block's threshold")),
-        ("--cache", dict(choices=CACHES, default="bitmask", help="the spectral layers' cache")),
+        ("--cache", dict(nargs="+", choices=CACHES, default=["bitmask"],
+                         help="the spectral layers' cache, one configuration each ('block': "
+                              "each block one SpectralBlock; not densenet, not breakdown)")),
         ("--batch-chunks", dict(type=_checks.chunks_argument(), default=4,
                                 help="batch_chunks of the spectral layers")),
         ("--models", dict(nargs="+", choices=FAMILIES, default=list(FAMILIES))),
@@ -245,8 +256,13 @@ def configs(args):
     Each is a JSON-ready dict with a `pair` (what its ratio is taken
     within) and a `kind` ("spatial" first, then "spectral").
     """
-    names = ("suite", "steps", "warmup", "seed", "cache", "batch_chunks")
+    names = ("suite", "steps", "warmup", "seed", "batch_chunks")
     common = {name: getattr(args, name) for name in names}
+    caches = list(dict.fromkeys(args.cache))
+    if args.suite == "breakdown" and "block" in caches:
+        raise _checks.invalid(
+            "cache", "layer cache modes for --suite breakdown (it times each layer)", args.cache
+        )
     if args.suite == "models":
         data = dict(batch_size=args.batch_size, dataset=args.dataset, data_dir=args.data_dir)
         for family in args.models:
@@ -258,16 +274,21 @@ def configs(args):
                     model_args["fc_units"] = 256
                 pair = spectral if width is None else f"{spectral} w={width:g}"
                 extra = dict(model_args=model_args, input_shape=list(shape), **data)
-                for kind, model in (("spatial", spatial), ("spectral", spectral)):
-                    beta = args.model_beta if kind == "spectral" else None
-                    yield dict(common, pair=pair, kind=kind, model=model, beta=beta, **extra)
+                yield dict(common, pair=pair, kind="spatial", model=spatial, beta=None,
+                           cache=None, **extra)  # fmt: skip
+                for cache in caches:
+                    if cache == "block" and family not in BLOCK_FAMILIES:
+                        continue
+                    yield dict(common, pair=pair, kind="spectral", model=spectral,
+                               beta=args.model_beta, cache=cache, **extra)  # fmt: skip
         return
     kinds = ("spatial", "spectral") if args.suite == "layers" else ("spectral",)
     for shape in args.shapes:
         for batch in args.batch_sizes:
             pair = dict(common, pair=f"{_shape_text(shape)} batch {batch}", beta=args.beta)
             for kind in kinds:
-                yield dict(pair, kind=kind, shape=list(shape), batch_size=batch)
+                for cache in caches if kind == "spectral" else [None]:
+                    yield dict(pair, kind=kind, cache=cache, shape=list(shape), batch_size=batch)
 
 
 def interleave(configs, repeats, run):
@@ -310,8 +331,10 @@ def summarise(configs, runs):
 def _name(entry):
     if entry["suite"] == "models":
         width = entry["model_args"].get("width")
-        return entry["model"] if width is None else f"{entry['model']} w={width:g}"
-    return f"{entry['kind']} {_shape_text(entry['shape'])}"
+        name = entry["model"] if width is None else f"{entry['model']} w={width:g}"
+    else:
+        name = f"{entry['kind']} {_shape_text(entry['shape'])}"
+    return name if entry.get("cache") is None else f"{name} {entry['cache']}"
 
 
 def table(entries):
@@ -379,8 +402,8 @@ def main(args):
     )
     print(
         f"\n{args.suite}: {how}; median of {args.steps} steps after {args.warmup}, "
-        f"median over {args.repeats} interleaved fresh-process rounds; cache "
-        f"{args.cache}, batch_chunks {args.batch_chunks}"
+        f"median over {args.repeats} interleaved fresh-process rounds; batch_chunks "
+        f"{args.batch_chunks}"
     )
     if args.suite == "breakdown":
         for e in entries:

@@ -112,7 +112,7 @@ def _draw(args, budget):
     import keras
     from matplotlib import pyplot as plt
 
-    from keras_specnet import datasets, figures, tuning
+    from keras_specnet import datasets, figures, tuning, utils
     from keras_specnet.applications import registry
     from keras_specnet.layers import ButterflyFusion, SpectralConv2D
 
@@ -180,7 +180,7 @@ def _draw(args, budget):
 
     step("Fig. 2 (trained first spectral layer at three betas), Fig. 3, Fig. 4")
     first = runs[budget["betas"][0]]["model"]
-    layer = next(layer for layer in first.layers if isinstance(layer, SpectralConv2D))
+    layer = utils.spectral_convolutions(first)[0]
     maps = figures.feature_maps(layer, images[0], [0.0, 0.1, 0.5])
     write(FILES[1], figures.plot_feature_maps(images[0], maps))
     relative = figures.relative_to_original(original, runs)

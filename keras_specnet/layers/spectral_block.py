@@ -49,7 +49,7 @@ class SpectralBlock(keras.layers.Layer):
         beta: float >= 0, the spectral threshold of every convolution.
         activation: `"spectral_tanh"` or `None` (linear block).
         fft_padding: zero rows and columns added before the FFT (see
-            `keras_specnet.applications.blocks.fft_padding_of`): `None`
+            `keras_specnet.spectral.fft_padding_of`): `None`
             (`k - 1` for the largest kernel), `"linear"` or an int >= 0.
         pool_size: `None`, or the max pooling window (`"same"` padding).
         pool_strides: the pooling's strides; defaults to `pool_size`.
@@ -90,11 +90,8 @@ class SpectralBlock(keras.layers.Layer):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.convs = _conv_pairs(convs)
-        # Imported here: the builders' module imports the layers.
-        from keras_specnet.applications import blocks
-
-        self.fft_padding = blocks.check_fft_padding(fft_padding)
-        self._padding = blocks.fft_padding_of(self.convs, fft_padding)
+        self.fft_padding = spectral.check_fft_padding(fft_padding)
+        self._padding = spectral.fft_padding_of(self.convs, fft_padding)
         self.beta = _checks.non_negative_number("beta", beta)
         if pool_size is None and pool_strides is not None:
             raise _checks.invalid("pool_strides", "None when `pool_size` is None", pool_strides)
@@ -213,6 +210,36 @@ class SpectralBlock(keras.layers.Layer):
             sample_bytes=sample_bytes,
         )
         return ops.cast(out, self.compute_dtype)
+
+    def spectra(self, inputs):
+        """The spectrum after each convolution (threshold and activation done), in order.
+
+        A plain forward pass, for inspection (the zeros each threshold
+        makes: `keras_specnet.memory.zero_fractions`).
+        """
+        z = ops.cast(inputs, "float32")
+        if self._opening is not None:
+            z = self._opening(z)
+        outputs = []
+        for layer in self.convolutions:
+            z = layer(z)
+            outputs.append(z)
+        return outputs
+
+    def multiply_adds(self, input_shape):
+        """Real multiply-adds of one example's per-frequency products.
+
+        `4 * P * (Q // 2 + 1) * in * filters` per convolution, as
+        `keras_specnet.utils.count_flops` counts a `SpectralConv2D` (the
+        FFTs are not counted).
+        """
+        shapes, _ = self._shapes(input_shape)
+        total = 0
+        for layer, shape in zip(self.convolutions, shapes):
+            is_spectral = layer is not self.convolutions[0] or self._opening is not None
+            p, q = layer._plan(shape, is_spectral).fft_size
+            total += 4 * p * (q // 2 + 1) * int(shape[-1]) * layer.filters
+        return total
 
     def compute_output_shape(self, input_shape):
         _, last = self._shapes(input_shape)
