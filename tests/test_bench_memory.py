@@ -35,6 +35,46 @@ def test_recompute_peer_is_the_same_model(model, model_args, ends):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
 
 
+def test_remat_scope_peer_rematerializes_every_layer_and_keeps_the_gradients():
+    base = {"model": "vgg16", "model_args": {"width": 0.125, "fc_units": 8}, "seed": 0}
+    plain = bench_memory._build(dict(base, peer="baseline"))
+    remat = bench_memory._build(dict(base, peer="remat_scope"))
+    assert all(layer._remat_mode is None for layer in plain.layers)
+    modes = {layer._remat_mode.mode for layer in remat.layers if layer._remat_mode}
+    assert modes == {"full"} and remat.get_layer("block1_conv1")._remat_mode is not None
+    remat.set_weights(plain.get_weights())
+    x = np.random.default_rng(0).random((4, 32, 32, 3)).astype("float32")
+    y = np.arange(4)
+    grads = []
+    for m in (plain, remat):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(
+                tf.keras.losses.sparse_categorical_crossentropy(y, m(x, training=True))
+            )
+        grads.append(tape.gradient(loss, m.trainable_weights))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def test_mixed_precision_and_recompute_peer_combines_both():
+    import keras
+
+    config = {
+        "model": "vgg16",
+        "model_args": {"width": 0.125, "fc_units": 8},
+        "seed": 0,
+        "peer": "mixed_bfloat16+recompute_grad",
+    }
+    try:
+        model = bench_memory._build(config)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    wrappers = [layer for layer in model.layers if layer.name.startswith("recompute")]
+    assert len(wrappers) == 5
+    conv = wrappers[0].block.get_layer("block1_conv1")
+    assert conv.dtype_policy.name == "mixed_bfloat16"
+
+
 def test_spectral_config_sets_beta_and_cache():
     config = {
         "model": "spec_vgg16",
@@ -69,6 +109,8 @@ def test_configs_measure_each_cache_and_the_chunk_comparison():
         "vgg16",
         "vgg16 mixed_bfloat16",
         "vgg16 recompute_grad",
+        "vgg16 remat_scope",
+        "vgg16 mixed_bfloat16+recompute_grad",
         "spec_vgg16 b=0.1 none",
         "spec_vgg16 b=0.1 bitmask /4",
         "spec_vgg16 b=0.1 bitmask /1",
@@ -124,3 +166,14 @@ def test_weights_trained_in_one_cache_mode_load_into_another(tmp_path):
     np.testing.assert_allclose(layered(x), fused(x), atol=1e-5)
     fresh = bench_memory._build(dict(base, seed=1, cache="bitmask"))
     assert not np.allclose(fresh(x), fused(x), atol=1e-5)
+
+
+def test_train_epochs_is_an_int_of_at_least_zero():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    bench_memory.add_arguments(parser)
+    assert parser.parse_args(["--train-epochs", "3"]).train_epochs == 3
+    assert parser.parse_args([]).train_epochs == 0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--train-epochs", "-1"])

@@ -9,8 +9,11 @@ records their test accuracy. Then, again one fresh process per
 configuration, it loads those weights and measures on one batch of real
 images, at each `--batch-sizes`:
 
-- the spatial model (the baseline), the same under the `mixed_bfloat16`
-  policy, and the same with every block wrapped in `tf.recompute_grad`;
+- the spatial model (the baseline) and the one-line memory tools of Keras
+  and TensorFlow applied to it: the `mixed_bfloat16` policy, every block
+  wrapped in `tf.recompute_grad`, every layer built under
+  `keras.RematScope(mode="full")`, and `mixed_bfloat16` with the blocks
+  recomputed;
 - the SpecNet twin in every `--sweep-caches` mode at every beta, and in
   every `--caches` mode at the first beta (`auto`: the builder's default,
   each block one `SpectralBlock` where it can be; `block`: only where
@@ -46,7 +49,13 @@ FAMILIES = {
 }
 #: Families whose spectral builder takes `cache="block"` (no batch normalisation).
 BLOCK_FAMILIES = ("vgg16",)
-PEERS = ("baseline", "mixed_bfloat16", "recompute_grad")
+PEERS = (
+    "baseline",
+    "mixed_bfloat16",
+    "recompute_grad",
+    "remat_scope",
+    "mixed_bfloat16+recompute_grad",
+)
 CACHES = (
     "auto",
     "block",
@@ -104,6 +113,13 @@ def add_arguments(parser):
         "0 measures at initialisation only",
     )
     parser.add_argument(
+        "--train-epochs",
+        type=_checks.argparse_type(lambda v: _checks.integer("train_epochs", v, 0), int),
+        default=0,
+        help="instead of --train-steps: epochs over the whole training split, with the "
+        "test accuracy after each one",
+    )
+    parser.add_argument(
         "--eval-examples", type=int, default=2000, help="test images for the accuracy"
     )
     parser.add_argument(
@@ -156,7 +172,7 @@ def _images(dataset, split, count, data_dir, seed=None, shuffle=False):
             x = tf.image.grayscale_to_rgb(tf.image.resize(x, (32, 32)))
         xs.append(x.numpy())
         ys.append(y.numpy())
-    return np.concatenate(xs)[:count], np.concatenate(ys)[:count]
+    return np.concatenate(xs)[:count], np.concatenate(ys)[:count]  # count None: all
 
 
 def _build(config):
@@ -167,7 +183,8 @@ def _build(config):
     from keras_specnet.applications import registry
 
     keras.utils.set_random_seed(config["seed"])
-    if config.get("peer") == "mixed_bfloat16":
+    tools = set((config.get("peer") or "baseline").split("+"))
+    if "mixed_bfloat16" in tools:
         keras.config.set_dtype_policy("mixed_bfloat16")
     kwargs = dict(config["model_args"], input_shape=(32, 32, 3))
     if config.get("beta") is not None:
@@ -177,13 +194,17 @@ def _build(config):
         kwargs.update(cache=mode, cache_dtype=dtype or "float32")
     if config.get("batch_chunks"):
         kwargs["batch_chunks"] = config["batch_chunks"]
-    model = registry.build(config["model"], **kwargs)
+    if "remat_scope" in tools:
+        with keras.RematScope(mode="full"):
+            model = registry.build(config["model"], **kwargs)
+    else:
+        model = registry.build(config["model"], **kwargs)
     if config.get("weights"):
         # A list in the model's order: the same in every cache mode, whose
         # layer names differ (a `SpectralBlock` nests its convolutions).
         with np.load(config["weights"]) as saved:
             model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
-    if config.get("peer") == "recompute_grad":
+    if "recompute_grad" in tools:
         model = _recompute_blocks(model)
     return training.compile_classifier(model, "adam", 1e-3)
 
@@ -228,20 +249,33 @@ def _train(config):
     import numpy as np
 
     model = _build(config)
-    steps, batch = config["train_steps"], 64
-    x, y = _images(
-        config["dataset"], "train", steps * batch, config["data_dir"], config["seed"], True
-    )
-    start = time.perf_counter()
-    model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
-    seconds = time.perf_counter() - start
+    batch, epochs = 64, config.get("train_epochs") or 0
     tx, ty = _images(config["dataset"], "test", config["eval_examples"], config["data_dir"])
+    if epochs:
+        # The whole training split, reshuffled every epoch, and the test
+        # accuracy after each epoch: the curve shows where it levels off.
+        x, y = _images(config["dataset"], "train", None, config["data_dir"])
+        fit = {"epochs": epochs, "shuffle": True, "validation_data": (tx, ty)}
+    else:
+        x, y = _images(
+            config["dataset"],
+            "train",
+            config["train_steps"] * batch,
+            config["data_dir"],
+            config["seed"],
+            True,
+        )
+        fit = {"epochs": 1, "shuffle": False}
+    start = time.perf_counter()
+    history = model.fit(x, y, batch_size=batch, validation_batch_size=256, verbose=0, **fit)
+    seconds = time.perf_counter() - start
     _, accuracy = model.evaluate(tx, ty, batch_size=256, verbose=0)
     np.savez(config["save_to"], *model.get_weights())
     return {
         "accuracy": float(accuracy),
+        "epoch_accuracy": [float(a) for a in history.history.get("val_accuracy", [])],
         "train_seconds": seconds,
-        "train_examples": int(len(x)),
+        "train_examples": int(len(x)) * fit["epochs"],
         "eval_examples": int(len(tx)),
         "finite": bool(np.isfinite(model.predict(tx[:8], verbose=0)).all()),
     }
@@ -397,14 +431,18 @@ def main(args):
     workdir = args.workdir or tempfile.mkdtemp(prefix="specnet-bench-")
     os.makedirs(workdir, exist_ok=True)
     common = {"dataset": args.dataset, "data_dir": args.data_dir, "seed": args.seed}
-    runner.require_data(
-        args.dataset, args.data_dir, ("train", "test") if args.train_steps > 0 else ("train",)
-    )
+    trains = args.train_steps > 0 or args.train_epochs > 0
+    runner.require_data(args.dataset, args.data_dir, ("train", "test") if trains else ("train",))
     results = {"arguments": runner.arguments(args), "training": {}, "measurements": []}
     accuracies = {}
 
-    if args.train_steps > 0:
-        print(f"Training {args.train_steps} steps of 64 {args.dataset} images per model...")
+    if trains:
+        budget = (
+            f"{args.train_epochs} epoch(s) of the {args.dataset} training split"
+            if args.train_epochs
+            else f"{args.train_steps} steps of 64 {args.dataset} images"
+        )
+        print(f"Training {budget} per model (batch 64, Adam 1e-3)...")
         for family in args.families:
             spatial, spectral, model_args = FAMILIES[family]
             model_args = _model_args(args, model_args)
@@ -418,20 +456,23 @@ def main(args):
                     model_args=model_args,
                     beta=beta,
                     train_steps=args.train_steps,
+                    train_epochs=args.train_epochs,
                     eval_examples=args.eval_examples,
                     save_to=os.path.join(workdir, f"{key}.weights.npz"),
                 )
                 out = runner.isolated(__name__, config)
                 results["training"][key] = out
                 accuracies[key] = out["accuracy"]
+                curve = " ".join(f"{a:.4f}" for a in out["epoch_accuracy"])
                 print(
                     f"  {key:24s} test accuracy {out['accuracy']:.4f} "
-                    f"({out['train_seconds']:.0f} s)",
+                    f"({out['train_seconds']:.0f} s)" + (f"; by epoch {curve}" if curve else ""),
                     flush=True,
                 )
+                _save(args, results)
 
-    states = [("trained", args.batch_sizes)] if args.train_steps > 0 else []
-    if args.init or args.train_steps == 0:
+    states = [("trained", args.batch_sizes)] if trains else []
+    if args.init or not trains:
         states.append(("init", args.init_batch_sizes))
     for state, batch_sizes in states:
         for family in args.families:
@@ -468,6 +509,7 @@ def main(args):
                         flush=True,
                     )
                 results["measurements"].extend(entries)
+                _save(args, results)
                 family_entries.extend(entries)
                 print(f"\n{family}, {state}, batch {batch_size} (ratios to {entries[0]['model']}):")
                 print(_table(entries, accuracies if state == "trained" else {}), flush=True)
@@ -486,5 +528,10 @@ def main(args):
                 print()
     results["accuracy"] = accuracies
     if args.output:
-        print(f"Wrote {_io.write_json(args.output, results)}")
+        print(f"Wrote {_save(args, results)}")
     return results
+
+
+def _save(args, results):
+    """Write what is measured so far to `--output`, if given (a stopped run keeps it)."""
+    return _io.write_json(args.output, results) if args.output else None
