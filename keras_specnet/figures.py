@@ -202,7 +202,7 @@ def _current_bytes():
     return int(tf.config.experimental.get_memory_info(device)["current"])
 
 
-def train_and_measure(build, train, test, epochs, x, y, batch_sizes, label=None):
+def train_and_measure(build, train, test, epochs, x, y, batch_sizes, label=None, callbacks=()):
     """Train a model with `MemoryProfiler`, evaluate it and measure its step.
 
     Args:
@@ -214,6 +214,8 @@ def train_and_measure(build, train, test, epochs, x, y, batch_sizes, label=None)
         y: their labels.
         batch_sizes: the batch sizes of `step_memory` (two for the slope).
         label: a name for the result; defaults to the model's name.
+        callbacks: more Keras callbacks for `fit`, after `MemoryProfiler`
+            (their `on_epoch_end` logs hold its `memory_peak_bytes`).
 
     Returns:
         A dict: `label`, `model` (trained), `accuracy`, `error`,
@@ -225,7 +227,7 @@ def train_and_measure(build, train, test, epochs, x, y, batch_sizes, label=None)
     gc.collect()
     before = _current_bytes()
     model = training.compile_classifier(build(), "adam", 1e-3)
-    history = model.fit(train, epochs=epochs, callbacks=[MemoryProfiler()], verbose=0)
+    history = model.fit(train, epochs=epochs, callbacks=[MemoryProfiler(), *callbacks], verbose=0)
     _, accuracy = model.evaluate(test, verbose=0)
     label = label or model.name
     steps = step_memory(model, x, y, batch_sizes)

@@ -18,21 +18,26 @@ _MARK = "SPECNET-BENCH-RESULT "
 ALLOCATOR_ENV = {"TF_CPU_ALLOCATOR_USE_BFC": "true"}
 
 
-def isolated(module, config, timeout=None):
+def isolated(module, config, timeout=None, stream_stderr=False):
     """Run `module.measure(config)` in a fresh Python process.
 
     Args:
         module: importable name of a module with a `measure(config) -> dict`.
         config: JSON-serialisable dict handed to `measure`.
         timeout: seconds before the child is killed (None: no limit).
+        stream_stderr: whether the child's stderr goes straight to this
+            process's stderr (its progress shows as it runs) instead of
+            being captured.
 
     Returns:
         The dict `measure` returned. A child that fails raises
-        `RuntimeError` with the end of its stderr.
+        `RuntimeError` with the end of its stderr (or, with
+        `stream_stderr=True`, a pointer to it above).
     """
     done = subprocess.run(
         [sys.executable, "-m", "keras_specnet.bench.runner", module, json.dumps(config)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=None if stream_stderr else subprocess.PIPE,
         text=True,
         timeout=timeout,
         env=dict(os.environ, **ALLOCATOR_ENV),
@@ -40,7 +45,10 @@ def isolated(module, config, timeout=None):
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(_MARK):
             return json.loads(line[len(_MARK) :])
-    tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+    if stream_stderr:
+        tail = "(its stderr is above)"
+    else:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
     raise RuntimeError(
         f"benchmark {module} failed for config {config} (exit {done.returncode}):\n{tail}"
     )

@@ -5,15 +5,17 @@
     specnet models
     specnet tune --model spec_vgg16 --max-trials 4 --memory-budget 200
     specnet bench memory --batch-sizes 64 128
+    specnet figures --smoke --output figures
+    specnet sweep --model spec_vgg16 --width 0.25 --betas 0.005 0.01 --output runs/sweep
 
 Also reachable as `python -m keras_specnet`.
 
 Each command is a module of this package (`train`, `report`, `models`,
-`tune`, `bench`) with a one-line `HELP`, an `add_arguments(parser)` and a
-`run(args)`. Only the parser of the command being run is built: the others
-get their one-line help, so that `specnet --help` imports neither
-TensorFlow nor Keras, and each command imports what it needs when its own
-parser is built or when it runs.
+`tune`, `bench`, `figures`, `sweep`) with a one-line `HELP`, an
+`add_arguments(parser)` and a `run(args)`. Only the parser of the command
+being run is built: the others get their one-line help, so that
+`specnet --help` imports neither TensorFlow nor Keras, and each command
+imports what it needs when its own parser is built or when it runs.
 """
 
 import argparse
@@ -23,7 +25,7 @@ import sys
 from keras_specnet.cli import _common
 
 #: The commands, in the order `specnet --help` lists them.
-COMMANDS = ("train", "report", "models", "tune", "bench", "figures")
+COMMANDS = ("train", "report", "models", "tune", "bench", "figures", "sweep")
 
 
 def _command(name):
