@@ -22,6 +22,7 @@ from keras_specnet.layers import (
     SpectralBlock,
     SpectralConcatenate,
     SpectralConv2D,
+    SpectralDenseBlock,
     SpectralTanh,
     ToSpatial,
     ToSpectral,
@@ -73,6 +74,11 @@ CASES = [
     (
         "SpectralBlock-zeroing",
         lambda s: SpectralBlock([(2, 3)], beta=ZEROING_BETA, activation=None),
+        _real_input,
+    ),
+    (
+        "SpectralDenseBlock-zeroing",
+        lambda s: SpectralDenseBlock(2, [(2, 1), (2, 3)], beta=ZEROING_BETA, batch_chunks=2),
         _real_input,
     ),
     ("ToSpectral", lambda s: ToSpectral(padding=2), _real_input),

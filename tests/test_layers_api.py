@@ -11,6 +11,7 @@ from keras_specnet.layers import (
     SpectralBlock,
     SpectralConcatenate,
     SpectralConv2D,
+    SpectralDenseBlock,
     SpectralTanh,
     ToSpatial,
     ToSpectral,
@@ -178,6 +179,15 @@ def _layer_cases():
             (2, -(-9 // 2), -(-8 // 2), 2),
             "float32",
             4,
+            0,
+        ),
+        # Two layers of two convolutions (kernel and bias each); 2 + 2 * 3 channels.
+        "SpectralDenseBlock": (
+            SpectralDenseBlock(2, [(2, 1), (3, 3)], beta=0.01, batch_chunks=2),
+            x,
+            (2, 9, 8, 8),
+            "float32",
+            8,
             0,
         ),
         # 2 -> 4 channels: a 4-wide butterfly, two radix-2 stages, and a bias.

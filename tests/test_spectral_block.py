@@ -1,12 +1,13 @@
-"""`SpectralBlock`: the same values and gradients as the block of separate layers."""
+"""`SpectralBlock` and `SpectralDenseBlock`: the same values and gradients as
+the blocks of separate layers."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_specnet.applications import blocks
-from keras_specnet.layers import SpectralBlock, ToSpectral
+from keras_specnet.applications import blocks, densenet
+from keras_specnet.layers import SpectralBlock, SpectralDenseBlock, ToSpectral
 
 # (input shape, convs, beta, activation, fft_padding, pool, batch, batch_chunks)
 CASES = [
@@ -211,12 +212,13 @@ def test_builders_default_fuses_the_blocks_that_can_be_fused():
     assert "SpectralBlock" not in _kinds(SpecVGG16(width=0.125, fc_units=8, batch_norm=True))
     assert "SpectralBlock" not in _kinds(SpecLeNet5(cache_dtype="int8"))
     assert "SpectralBlock" not in _kinds(SpecLeNet5(cache="bitmask"))
-    # DenseNet: the stem is fused, the dense block (concatenations) is not.
+    # DenseNet: the stem and the dense block are fused, unless BN is asked for.
     dense = SpecDenseNet(width=0.125, num_layers=2)
-    assert _kinds(dense).count("SpectralBlock") == 1
-    assert dense.get_layer("dense_layer1_conv1").cache == "bitmask"
-    with pytest.raises(ValueError, match=r"`cache`.*Received: cache='block'"):
-        SpecDenseNet(width=0.125, num_layers=2, cache="block")
+    assert _kinds(dense)[:2] == ["SpectralBlock", "SpectralDenseBlock"]
+    normalised = SpecDenseNet(width=0.125, num_layers=2, batch_norm=True)
+    assert normalised.get_layer("dense_layer1_conv1").cache == "bitmask"
+    with pytest.raises(ValueError, match=r"`cache`.*batch_norm=True.*Received: cache='block'"):
+        SpecDenseNet(width=0.125, num_layers=2, batch_norm=True, cache="block")
 
 
 def test_a_strided_stem_stays_separate_under_auto():
@@ -262,3 +264,104 @@ def test_spectral_convolutions_finds_nested_and_fused_convolutions():
     assert names == ["fused_conv1", "fused_conv2", "inner_conv"]
     with pytest.raises(ValueError, match=r"`model`.*Received: model="):
         spectral_convolutions(block)
+
+
+# (input shape, num_layers, convs, beta, fft_padding, batch, batch_chunks)
+DENSE_CASES = [
+    ((8, 8, 4), 2, [(4, 1), (3, 3)], 0.02, None, 6, 4),
+    ((7, 9, 3), 3, [(2, 3)], 0.0, "linear", 5, 1),
+    ((6, 6, 2), 2, [(3, 1), (2, 3)], 0.05, 1, 4, "auto"),
+]
+
+
+def _dense_pair(shape, num_layers, convs, beta, fft_padding, chunks):
+    """The fused dense block and the separate layers (plain autodiff), same weights."""
+    inputs = keras.Input(shape)
+    block = SpectralDenseBlock(
+        num_layers, convs, beta=beta, fft_padding=fft_padding, batch_chunks=chunks, name="d"
+    )
+    fused = keras.Model(inputs, block(inputs))
+    inputs = keras.Input(shape)
+    padding = blocks.fft_padding_of(list(convs) * num_layers, fft_padding)
+    out = densenet.spectral_dense_block(
+        inputs, num_layers, convs, beta, fft_padding=padding, cache="none", name="d"
+    )
+    separate = keras.Model(inputs, out)
+    separate.set_weights(fused.get_weights())
+    return fused, separate
+
+
+@pytest.mark.parametrize("case", DENSE_CASES, ids=lambda c: f"{c[0]}-{c[1]}layers-chunks{c[-1]}")
+def test_fused_dense_block_matches_the_separate_layers(case):
+    shape, num_layers, convs, beta, fft_padding, batch, chunks = case
+    fused, separate = _dense_pair(shape, num_layers, convs, beta, fft_padding, chunks)
+    assert [w.path.split("/", 1)[1] for w in fused.weights] == [w.path for w in separate.weights]
+    x = tf.random.stateless_normal((batch, *shape), seed=(5, 6))
+    y, grads = _value_and_grads(fused, x)
+    y_ref, grads_ref = _value_and_grads(separate, x)
+    expected_channels = shape[-1] + num_layers * convs[-1][0]
+    assert tuple(y.shape) == (batch, *shape[:2], expected_channels)
+    assert tuple(y.shape) == tuple(fused.layers[-1].compute_output_shape((batch, *shape)))
+    np.testing.assert_allclose(y, y_ref, atol=1e-5)
+    _assert_grads_close(grads, grads_ref)
+    y, grads = tf.function(_value_and_grads)(fused, x)
+    np.testing.assert_allclose(y, y_ref, atol=1e-5)
+    _assert_grads_close(grads, grads_ref)
+
+
+def test_linear_dense_layer_is_conv2d_and_concatenate():
+    """An independent reference: a 1-layer linear dense block with "linear"
+    padding is `Concatenate([x, Conv2D(x)])` with the same weights."""
+    shape = (7, 6, 3)
+    inputs = keras.Input(shape)
+    block = SpectralDenseBlock(
+        1, [(4, 3)], beta=0.0, activation=None, fft_padding="linear", batch_chunks=2
+    )
+    fused = keras.Model(inputs, block(inputs))
+    inputs = keras.Input(shape)
+    conv = keras.layers.Conv2D(4, 3, padding="same")
+    spatial = keras.Model(inputs, keras.layers.Concatenate()([inputs, conv(inputs)]))
+    conv.set_weights(block.get_weights())
+    x = tf.random.stateless_normal((4, *shape), seed=(7, 8))
+    y, grads = _value_and_grads(fused, x)
+    y_ref, grads_ref = _value_and_grads(spatial, x)
+    np.testing.assert_allclose(y, y_ref, atol=1e-4)
+    _assert_grads_close(grads, grads_ref)
+
+
+def test_dense_block_config_saving_and_names(tmp_path):
+    inputs = keras.Input((6, 6, 2))
+    block = SpectralDenseBlock(2, [(3, 1), (2, 3)], beta=0.03, batch_chunks="auto", name="dn")
+    model = keras.Model(inputs, block(inputs))
+    names = [layer.name for layer in block.convolutions]
+    assert names == ["dn_layer1_conv1", "dn_layer1_conv2", "dn_layer2_conv1", "dn_layer2_conv2"]
+    config = block.get_config()
+    assert (config["num_layers"], config["convs"]) == (2, [[3, 1], [2, 3]])
+    clone = SpectralDenseBlock.from_config(config)
+    assert clone.get_config() == config
+    path = str(tmp_path / "dense.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = np.random.default_rng(0).standard_normal((3, 6, 6, 2)).astype("float32")
+    np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
+    assert isinstance(loaded.get_layer("dn"), SpectralDenseBlock)
+    with pytest.raises(ValueError, match=r"`num_layers`.*Received: num_layers=0"):
+        SpectralDenseBlock(0, [(3, 1)])
+    with pytest.raises(ValueError, match=r"`convs`.*Received: convs=\[\]"):
+        SpectralDenseBlock(2, [])
+
+
+def test_fused_and_separate_densenets_count_and_threshold_the_same():
+    from keras_specnet import memory, utils
+    from keras_specnet.applications import SpecDenseNet
+
+    kwargs = {"width": 0.125, "num_layers": 2, "beta": 0.05, "input_shape": (16, 16, 3)}
+    fused, separate = SpecDenseNet(**kwargs), SpecDenseNet(cache="bitmask", **kwargs)
+    separate.set_weights(fused.get_weights())
+    assert utils.count_flops(fused) == utils.count_flops(separate)
+    x = np.random.default_rng(1).random((4, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(fused(x), separate(x), rtol=1e-4, atol=1e-5)
+    got, expected = memory.zero_fractions(fused, x), memory.zero_fractions(separate, x)
+    assert list(got) == [c.name for c in utils.spectral_convolutions(fused)]
+    for name in got:
+        assert got[name] == pytest.approx(expected[name], abs=1e-3), name

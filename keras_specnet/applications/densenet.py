@@ -8,6 +8,7 @@ from keras_specnet.layers import (
     SpectralBatchNormalization,
     SpectralConcatenate,
     SpectralConv2D,
+    SpectralDenseBlock,
     ToSpatial,
     ToSpectral,
 )
@@ -61,14 +62,30 @@ def spectral_dense_block(
         fft_padding: int, zero rows and columns added before the FFT.
         batch_norm: bool. A `SpectralBatchNormalization` before each
             convolution (`f"{name}_layer{i}_sbn{j}"`).
-        cache, cache_dtype, batch_chunks: what each `SpectralConv2D`
-            keeps for the backward pass and in how many batch slices it
-            works (see `SpectralConv2D`).
+        cache: `"block"` (the whole block one `SpectralDenseBlock`, named
+            `name`, which keeps only its real input for the backward pass
+            and recomputes itself there), `"auto"` (`"block"` without batch
+            normalisation and with a float32 cache, else `"bitmask"`) or a
+            cache mode of every separate layer (see `keras_specnet.cache`).
+        cache_dtype, batch_chunks: the dtype of what the separate layers
+            keep, and the batch slices the block or each layer works in
+            (see `SpectralConv2D`).
         name: prefix of the layer names (`f"{name}_layer{i}_conv{j}"`).
 
     Returns:
         The real map after the inverse FFT, cropped to the input's size.
     """
+    cache = blocks.block_cache(cache, cache_dtype, batch_norm)
+    if cache == blocks.BLOCK_CACHE:
+        return SpectralDenseBlock(
+            num_layers,
+            convs,
+            beta=beta,
+            activation=activation,
+            fft_padding=fft_padding,
+            batch_chunks=batch_chunks,
+            name=name,
+        )(x)
     size = tuple(x.shape[1:3])
     z = ToSpectral(fft_padding, name=f"{name}_fft")(x)
     for i in range(1, num_layers + 1):
@@ -119,16 +136,7 @@ def densenet(
     if spectral:
         beta = _checks.non_negative_number("beta", beta)
         padding = blocks.fft_padding_of(layer_convs * num_layers, fft_padding)
-        blocks.block_cache(cache, cache_dtype)
-        if cache == blocks.BLOCK_CACHE:
-            raise _checks.invalid(
-                "cache",
-                "'auto' or a layer cache mode for SpecDenseNet (its dense block "
-                "is spectral layers, not one SpectralBlock)",
-                cache,
-            )
-        # The dense block's layers: "auto" is their bitmask cache.
-        dense_cache = "bitmask" if cache == blocks.AUTO_CACHE else cache
+        blocks.block_cache(cache, cache_dtype, batch_norm)
     inputs, x = _common.model_input(input_tensor, input_shape, (32, 32, 3), 4, name)
     if spectral:
         x = blocks.spectral_block(
@@ -154,7 +162,7 @@ def densenet(
             beta,
             fft_padding=padding,
             batch_norm=batch_norm,
-            cache=dense_cache,
+            cache=cache,
             cache_dtype=cache_dtype,
             batch_chunks=batch_chunks,
             name="dense",
@@ -297,12 +305,13 @@ def SpecDenseNet(
             Defaults to `None`.
         batch_norm: bool. `SpectralBatchNormalization` before each
             convolution. Defaults to `False`.
-        cache: what the backward pass keeps. `"auto"`: the stem block,
-            without batch normalisation, is one `SpectralBlock` (it keeps
-            only its real input and runs again over `batch_chunks` slices of
-            the batch in the backward pass), and the dense block's layers
-            keep the `"bitmask"` cache. Or a cache mode of every spectral
-            layer: `"bitmask"`, `"sparse_tensor"` or `"none"` (see
+        cache: what the backward pass keeps. `"block"`: the stem block is
+            one `SpectralBlock` and the dense block one
+            `SpectralDenseBlock`; each keeps only its real input and runs
+            again over `batch_chunks` slices of the batch in the backward
+            pass. `"auto"`: `"block"` without batch normalisation and with a
+            float32 `cache_dtype`, else `"bitmask"`. Or a cache mode of every
+            spectral layer: `"bitmask"`, `"sparse_tensor"` or `"none"` (see
             `keras_specnet.cache`). Defaults to `"auto"`.
         cache_dtype: dtype of the kept values: `"float32"` (exact),
             `"bfloat16"`, `"int8"` or `"int4"` (quantized; see

@@ -16,8 +16,8 @@ images, at each `--batch-sizes`:
   recomputed;
 - the SpecNet twin in every `--sweep-caches` mode at every beta, and in
   every `--caches` mode at the first beta (`auto`: the builder's default,
-  each block one `SpectralBlock` where it can be; `block`: only where
-  every block can be, VGG-16 without batch normalisation; otherwise a
+  each block one `SpectralBlock` or `SpectralDenseBlock` where it can
+  be; `block`: every block so, skipped with `--batch-norm`; otherwise a
   cache mode of every spectral layer);
 
 each with `memory.held_bytes` (held from the forward to the backward
@@ -47,8 +47,6 @@ FAMILIES = {
     "vgg16": ("vgg16", "spec_vgg16", {"width": 0.25, "fc_units": 256}),
     "densenet": ("densenet", "spec_densenet", {"width": 0.25}),
 }
-#: Families whose spectral builder takes `cache="block"` (no batch normalisation).
-BLOCK_FAMILIES = ("vgg16",)
 PEERS = (
     "baseline",
     "mixed_bfloat16",
@@ -417,7 +415,7 @@ def _configs(args, family, trained):
             "trained_as": f"{spectral}@{beta:g}" if trained else None,
         }
         for cache in caches + [c for c in args.sweep_caches if c not in caches]:
-            if cache == "block" and (family not in BLOCK_FAMILIES or args.batch_norm):
+            if cache == "block" and args.batch_norm:
                 continue
             chunks = None if cache == "none" else args.batch_chunks
             yield dict(spec, cache=cache, batch_chunks=chunks)

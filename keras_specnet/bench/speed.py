@@ -42,8 +42,6 @@ CACHES = (
     "none",
     "block",
 )
-#: Families whose spectral builder takes `cache="block"` (no batch normalisation).
-BLOCK_FAMILIES = ("lenet5", "vgg16")
 FAMILIES = ("lenet5", "vgg16", "densenet")
 DATASETS = ("random", "fashion_mnist")
 #: family -> (spatial, spectral, input shape)
@@ -88,7 +86,7 @@ def add_arguments(parser):
         ("--beta", dict(type=num("beta"), default=0.01, help="the block's threshold")),
         ("--cache", dict(nargs="+", choices=CACHES, default=["bitmask"],
                          help="the spectral layers' cache, one configuration each ('block': "
-                              "each block one SpectralBlock; not densenet, not breakdown)")),
+                              "each block one fused layer; not breakdown)")),
         ("--batch-chunks", dict(type=_checks.chunks_argument(), default=4,
                                 help="batch_chunks of the spectral layers")),
         ("--models", dict(nargs="+", choices=FAMILIES, default=list(FAMILIES))),
@@ -277,8 +275,6 @@ def configs(args):
                 yield dict(common, pair=pair, kind="spatial", model=spatial, beta=None,
                            cache=None, **extra)  # fmt: skip
                 for cache in caches:
-                    if cache == "block" and family not in BLOCK_FAMILIES:
-                        continue
                     yield dict(common, pair=pair, kind="spectral", model=spectral,
                                beta=args.model_beta, cache=cache, **extra)  # fmt: skip
         return

@@ -8,7 +8,7 @@ initializers) with Keras's serialization under the package
 
 from keras_specnet.layers.butterfly_fusion import ButterflyFusion
 from keras_specnet.layers.spectral_batch_normalization import SpectralBatchNormalization
-from keras_specnet.layers.spectral_block import SpectralBlock
+from keras_specnet.layers.spectral_block import SpectralBlock, SpectralDenseBlock
 from keras_specnet.layers.spectral_concatenate import SpectralConcatenate
 from keras_specnet.layers.spectral_conv2d import SpectralConv2D
 from keras_specnet.layers.spectral_tanh import SpectralTanh
@@ -21,6 +21,7 @@ __all__ = [
     "SpectralBlock",
     "SpectralConcatenate",
     "SpectralConv2D",
+    "SpectralDenseBlock",
     "SpectralTanh",
     "ToSpatial",
     "ToSpectral",

@@ -110,18 +110,37 @@ class SpectralBlock(keras.layers.Layer):
                 beta=self.beta,
                 activation=activation,
                 cache="none",
-                name=f"{self.name}_conv{i}",
+                name=name,
             )
-            for i, (filters, kernel) in enumerate(self.convs, start=1)
+            for (filters, kernel), name in zip(self.convs, self._conv_names())
         ]
         # The first convolution takes the real map (and does the FFT) when
         # the padding is its own `k - 1`, as `blocks.spectral_block` does.
         self._opening = (
             None
-            if self._padding == self.convs[0][1] - 1
+            if self._first_takes_map() and self._padding == self.convs[0][1] - 1
             else ToSpectral(self._padding, name=f"{self.name}_fft")
         )
         self._closing = None
+
+    def _conv_names(self):
+        """The names of the convolutions, in order."""
+        return [f"{self.name}_conv{i}" for i in range(1, len(self.convs) + 1)]
+
+    def _first_takes_map(self):
+        """Whether the first convolution may take the real input itself."""
+        return True
+
+    def _chain(self, z, step, join):
+        """The block's graph: `step(i, z)` applies convolution `i` to `z`.
+
+        `join(a, b)` concatenates two spectra along the channels; a plain
+        block does not use it. The same graph runs on tensors and, to
+        compute the shapes, on shape tuples.
+        """
+        for i in range(len(self.convolutions)):
+            z = step(i, z)
+        return z
 
     def __call__(self, inputs, *args, **kwargs):
         if hasattr(inputs, "dtype"):
@@ -136,16 +155,24 @@ class SpectralBlock(keras.layers.Layer):
         if self._opening is not None:
             shape = tuple(self._opening.compute_output_shape(shape))
         shapes = []
-        for layer in self.convolutions:
+
+        def step(i, shape):
             shapes.append(shape)
-            is_spectral = layer is not self.convolutions[0] or self._opening is not None
-            shape = tuple(layer._output_shape(shape, is_spectral))
-        return shapes, shape
+            return tuple(self.convolutions[i]._output_shape(shape, self._is_spectral(i)))
+
+        def join(a, b):
+            return (*a[:-1], a[-1] + b[-1])
+
+        return shapes, self._chain(shape, step, join)
+
+    def _is_spectral(self, i):
+        """Whether convolution `i` takes a spectrum (else the real input)."""
+        return i > 0 or self._opening is not None
 
     def build(self, input_shape):
         shapes, last = self._shapes(input_shape)
         for i, (layer, shape) in enumerate(zip(self.convolutions, shapes)):
-            layer._spectral_input = i > 0 or self._opening is not None
+            layer._spectral_input = self._is_spectral(i)
             layer.build(shape)
         size = tuple(int(n) for n in input_shape[1:3])
         self._closing = ToSpatial(
@@ -161,7 +188,7 @@ class SpectralBlock(keras.layers.Layer):
         shapes, _ = self._shapes(inputs.shape)
         plans, counts, weights = [], [], []
         for i, (layer, shape) in enumerate(zip(self.convolutions, shapes)):
-            is_spectral = i > 0 or self._opening is not None
+            is_spectral = self._is_spectral(i)
             plans.append((layer._plan(shape, is_spectral), is_spectral))
             own = self._weights_of(layer)
             counts.append(len(own))
@@ -183,15 +210,17 @@ class SpectralBlock(keras.layers.Layer):
         # What `_prepare` returns per convolution: the kernel spectrum's
         # two parts and the bias, if any.
         sizes = [2 + int(layer.use_bias) for layer in self.convolutions]
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
 
         def block(x, *prepared):
             z = x if self._opening is None else self._opening._transform(x, fft_size)
-            start = 0
-            for layer, size, (plan, is_spectral) in zip(self.convolutions, sizes, plans):
-                z = layer._forward(
-                    z, *prepared[start : start + size], plan=plan, is_spectral=is_spectral
-                )
-                start += size
+
+            def step(i, z):
+                plan, is_spectral = plans[i]
+                own = prepared[starts[i] : starts[i] + sizes[i]]
+                return self.convolutions[i]._forward(z, *own, plan=plan, is_spectral=is_spectral)
+
+            z = self._chain(z, step, lambda a, b: ops.concatenate([a, b], axis=-1))
             if self.pool_size is None:
                 return spectral.to_spatial(z, self._closing.size)
             return self._closing._pooled(z)
@@ -221,9 +250,12 @@ class SpectralBlock(keras.layers.Layer):
         if self._opening is not None:
             z = self._opening(z)
         outputs = []
-        for layer in self.convolutions:
-            z = layer(z)
-            outputs.append(z)
+
+        def step(i, z):
+            outputs.append(self.convolutions[i](z))
+            return outputs[-1]
+
+        self._chain(z, step, lambda a, b: ops.concatenate([a, b], axis=-1))
         return outputs
 
     def multiply_adds(self, input_shape):
@@ -235,9 +267,8 @@ class SpectralBlock(keras.layers.Layer):
         """
         shapes, _ = self._shapes(input_shape)
         total = 0
-        for layer, shape in zip(self.convolutions, shapes):
-            is_spectral = layer is not self.convolutions[0] or self._opening is not None
-            p, q = layer._plan(shape, is_spectral).fft_size
+        for i, (layer, shape) in enumerate(zip(self.convolutions, shapes)):
+            p, q = layer._plan(shape, self._is_spectral(i)).fft_size
             total += 4 * p * (q // 2 + 1) * int(shape[-1]) * layer.filters
         return total
 
@@ -259,6 +290,111 @@ class SpectralBlock(keras.layers.Layer):
                 "pool_size": self.pool_size,
                 "pool_strides": None if self.pool_size is None else self.pool_strides,
                 "batch_chunks": self.batch_chunks,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_specnet")
+class SpectralDenseBlock(SpectralBlock):
+    """A spectral dense block as one layer, recomputed slice by slice.
+
+    The block computes what `keras_specnet.applications.densenet`'s
+    separate layers compute: one FFT of its input (`ToSpectral`), then
+    `num_layers` times the convolutions of `convs` in sequence, whose last
+    output is concatenated to the block's running spectrum, and the
+    inverse FFT of the whole concatenation, cropped to the input's size.
+    Like `SpectralBlock`, it keeps only its real input between the passes
+    and runs again, one batch slice at a time, in the backward pass, so
+    that neither the growing concatenation nor any spectrum of its layers
+    is held for the backward pass.
+
+    Its convolutions are named `f"{name}_layer{i}_conv{j}"` (from 1), as
+    the separate layers are; their weights are the block's, in that order.
+
+    Args:
+        num_layers: int >= 1, layers of the block.
+        convs: sequence of `(filters, kernel_size)`, the convolutions of one
+            layer.
+        beta: float >= 0, the spectral threshold of every convolution.
+        activation: `"spectral_tanh"` or `None`.
+        fft_padding: zero rows and columns added before the FFT, as in
+            `SpectralBlock`: `None` (`k - 1` for the largest kernel, the
+            later convolutions circular over that size), `"linear"` (the
+            sum of `k - 1` over every convolution of the block) or an
+            int >= 0.
+        batch_chunks: int >= 1 or `"auto"`, as in `SpectralBlock`.
+        **kwargs: base layer keyword arguments, such as `name`.
+
+    Input shape:
+        Real 4-D tensor `(batch, H, W, C)` with known `H` and `W`.
+
+    Output shape:
+        `(batch, H, W, C + num_layers * filters)`, `filters` those of the
+        last entry of `convs`.
+
+    Example:
+
+    ```python
+    import keras
+    from keras_specnet.layers import SpectralDenseBlock
+
+    inputs = keras.Input((16, 16, 16))
+    x = SpectralDenseBlock(3, [(16, 1), (16, 3)], beta=0.1, name="dense")(inputs)
+    ```
+    """
+
+    def __init__(
+        self,
+        num_layers,
+        convs,
+        beta=0.0,
+        activation="spectral_tanh",
+        fft_padding=None,
+        batch_chunks=4,
+        **kwargs,
+    ):
+        self.num_layers = _checks.positive_int("num_layers", num_layers)
+        self.layer_convs = _conv_pairs(convs)
+        super().__init__(
+            self.layer_convs * self.num_layers,
+            beta=beta,
+            activation=activation,
+            fft_padding=fft_padding,
+            batch_chunks=batch_chunks,
+            **kwargs,
+        )
+
+    def _conv_names(self):
+        per_layer = len(self.layer_convs)
+        return [
+            f"{self.name}_layer{i // per_layer + 1}_conv{i % per_layer + 1}"
+            for i in range(len(self.convs))
+        ]
+
+    def _first_takes_map(self):
+        # The input joins the concatenation as a spectrum: the block always
+        # starts with its own FFT.
+        return False
+
+    def _chain(self, z, step, join):
+        i = 0
+        for _ in range(self.num_layers):
+            y = z
+            for _ in self.layer_convs:
+                y = step(i, y)
+                i += 1
+            z = join(z, y)
+        return z
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("convs", "pool_size", "pool_strides"):
+            config.pop(key)
+        config.update(
+            {
+                "num_layers": self.num_layers,
+                "convs": [list(pair) for pair in self.layer_convs],
             }
         )
         return config
