@@ -10,7 +10,7 @@ imports neither TensorFlow nor Keras):
 
 - `keras_specnet.layers`: `SpectralConv2D`, `SpectralTanh`, `ToSpectral`,
   `ToSpatial`, `SpectralConcatenate`, `SpectralBatchNormalization`,
-  `SpectralBlock`, `ButterflyFusion`;
+  `SpectralBlock`, `SpectralDenseBlock`, `ButterflyFusion`;
 - `keras_specnet.applications`: `LeNet5`, `AlexNet`, `VGG16`, `DenseNet`
   and their SpecNet twins, MobileNetV1 and ShuffleNetV2 with the Butterfly
   Transform, and the model registry;
