@@ -177,3 +177,6 @@ def test_train_epochs_is_an_int_of_at_least_zero():
     assert parser.parse_args([]).train_epochs == 0
     with pytest.raises(SystemExit):
         parser.parse_args(["--train-epochs", "-1"])
+    assert parser.parse_args(["--learning-rate", "1e-4"]).learning_rate == 1e-4
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--learning-rate", "0"])

@@ -107,8 +107,15 @@ def add_arguments(parser):
         "--train-steps",
         type=int,
         default=150,
-        help="training steps (batch 64, Adam 1e-3) before the trained measurements; "
+        help="training steps (batch 64, Adam) before the trained measurements; "
         "0 measures at initialisation only",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=_checks.argparse_type(lambda v: _checks.positive_number("learning_rate", v), float),
+        default=1e-3,
+        help="Adam's learning rate in the training (VGG16 without batch normalisation "
+        "needs 1e-4 to train for more than a few hundred steps)",
     )
     parser.add_argument(
         "--train-epochs",
@@ -204,7 +211,7 @@ def _build(config):
             model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
     if "recompute_grad" in tools:
         model = _recompute_blocks(model)
-    return training.compile_classifier(model, "adam", 1e-3)
+    return training.compile_classifier(model, "adam", config.get("learning_rate", 1e-3))
 
 
 def _block_ends(model):
@@ -440,7 +447,7 @@ def main(args):
             if args.train_epochs
             else f"{args.train_steps} steps of 64 {args.dataset} images"
         )
-        print(f"Training {budget} per model (batch 64, Adam 1e-3)...")
+        print(f"Training {budget} per model (batch 64, Adam {args.learning_rate:g})...")
         for family in args.families:
             spatial, spectral, model_args = FAMILIES[family]
             model_args = _model_args(args, model_args)
@@ -455,6 +462,7 @@ def main(args):
                     beta=beta,
                     train_steps=args.train_steps,
                     train_epochs=args.train_epochs,
+                    learning_rate=args.learning_rate,
                     eval_examples=args.eval_examples,
                     save_to=os.path.join(workdir, f"{key}.weights.npz"),
                 )
