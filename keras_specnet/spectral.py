@@ -373,21 +373,56 @@ def add_bias_parts(real, bias, fft_size):
     return real + tf.pad(dc, ((0, int(real.shape[0]) - 1), (0, 0), (0, 0)))
 
 
-def threshold_parts(real, imag, beta):
-    """`threshold` on frequency-major parts."""
+#: How a threshold `beta` is read: as a magnitude of the orthonormal
+#: spectrum (the paper's), or as a multiple of the RMS of each sample's and
+#: channel's spectrum.
+BETA_MODES = ("absolute", "relative")
+
+
+def _column_weights(half):
+    """How many entries of the full spectrum each column of the half spectrum stands for."""
+    weights = np.full(half, 2.0, np.float32)
+    weights[0] = weights[-1] = 1.0
+    return weights
+
+
+def _limit(power, beta, mode, fft_size, frequency_major):
+    """`beta ** 2`, or with `mode="relative"` `beta ** 2` times each map's mean square."""
+    if mode == "absolute":
+        return beta * beta
+    rows, cols = fft_size
+    weights = _column_weights(cols // 2 + 1)
+    if frequency_major:
+        energy = tf.einsum("fbc,f->bc", power, tf.constant(np.tile(weights, rows)))
+        return (beta * beta / (rows * cols)) * energy[None]
+    energy = tf.einsum("bpqc,q->bc", power, tf.constant(weights))
+    return (beta * beta / (rows * cols)) * energy[:, None, None, :]
+
+
+def threshold_parts(real, imag, beta, mode="absolute", fft_size=None):
+    """`threshold` on frequency-major parts (`fft_size` needed with `mode="relative"`)."""
     if beta == 0:
         return real, imag
+    power = real * real + imag * imag
+    limit = _limit(power, beta, mode, fft_size, frequency_major=True)
     # `not <=` rather than `>`: a NaN entry is kept, so that a diverging
     # network shows NaN instead of being silently zeroed.
-    return _keep_parts(real, imag, tf.logical_not(real * real + imag * imag <= beta * beta))
+    return _keep_parts(real, imag, tf.logical_not(power <= limit))
 
 
-def threshold(z, beta):
-    """Zeroes the entries with `|z| <= beta` (no-op for `beta == 0`)."""
+def threshold(z, beta, mode="absolute"):
+    """Zeroes the entries with `|z| <= beta` (no-op for `beta == 0`).
+
+    With `mode="relative"` the entries with `|z| <= beta * rms`, `rms` the
+    root mean square of the full spectrum of the entry's sample and channel
+    (by Parseval, the RMS of its map over the `P x Q` plane).
+    """
     if beta == 0:
         return z
     re, im = tf.math.real(z), tf.math.imag(z)
-    return _keep_where(z, tf.logical_not(re * re + im * im <= beta * beta))
+    power = re * re + im * im
+    limit = _limit(power, beta, mode, fft_size_of(z.shape), frequency_major=False)
+    return _keep_where(z, tf.logical_not(power <= limit))
 
 
 # The element-wise maps below have hand-written gradients for memory:
@@ -451,9 +486,7 @@ def plane_moments(z):
         Two float32 tensors `(batch, channels)`.
     """
     rows, cols = fft_size_of(z.shape)
-    half = int(z.shape[2])
-    weights = np.full(half, 2.0, np.float32)
-    weights[0] = weights[-1] = 1.0
+    weights = _column_weights(int(z.shape[2]))
     power = tf.math.real(z) ** 2 + tf.math.imag(z) ** 2
     energy = tf.einsum("bpqc,q->bc", power, tf.constant(weights))
     mean = tf.math.real(z[:, 0, 0, :]) / math.sqrt(rows * cols)

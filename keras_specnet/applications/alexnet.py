@@ -143,6 +143,7 @@ def SpecAlexNet(
     cache="auto",
     cache_dtype="float32",
     batch_chunks=4,
+    beta_mode="absolute",
     name="spec_alexnet",
 ):
     """SpecAlexNet: AlexNet with each block as one spectral block.
@@ -188,6 +189,10 @@ def SpecAlexNet(
             spectral layer works on one after the other, to lower the step
             peak (see `SpectralConv2D`); `"auto"` chooses per layer from
             its size and the batch's. Defaults to `4`.
+        beta_mode: `"absolute"` (the paper's threshold, on the orthonormal
+            spectrum) or `"relative"` (`beta` times the RMS of each
+            sample's and channel's spectrum; see `SpectralConv2D`).
+            Defaults to `"absolute"`.
         name: str. Model name. Defaults to `"spec_alexnet"`.
 
     Returns:
@@ -213,6 +218,7 @@ def SpecAlexNet(
         cache=cache,
         cache_dtype=cache_dtype,
         batch_chunks=batch_chunks,
+        beta_mode=beta_mode,
         fft_padding=fft_padding,
         include_top=include_top,
         input_tensor=input_tensor,

@@ -111,6 +111,7 @@ def spectral_block(
     cache_dtype="float32",
     batch_chunks=4,
     name="block",
+    beta_mode="absolute",
 ):
     """Spectral block: FFT, `SpectralConv2D`s, inverse FFT and crop [+ pooling].
 
@@ -153,6 +154,7 @@ def spectral_block(
         batch_chunks: slices of the batch the block (`"block"`) or each
             layer works in (see `SpectralConv2D`).
         name: prefix of the layer names.
+        beta_mode: how the convolutions read `beta` (see `SpectralConv2D`).
 
     Returns:
         The real map, of the input's height and width divided by `strides`
@@ -165,6 +167,7 @@ def spectral_block(
         return SpectralBlock(
             convs,
             beta=beta,
+            beta_mode=beta_mode,
             activation=activation,
             fft_padding=fft_padding,
             pool_size=pool_size,
@@ -191,6 +194,7 @@ def spectral_block(
             size,
             strides=strides,
             beta=beta,
+            beta_mode=beta_mode,
             activation=activation,
             output_domain="spatial",
             name=f"{name}_conv1",
@@ -212,6 +216,7 @@ def spectral_block(
             filters,
             kernel,
             beta=beta,
+            beta_mode=beta_mode,
             activation=activation,
             name=f"{name}_conv{i}",
             **saving,

@@ -50,6 +50,7 @@ def spectral_dense_block(
     cache_dtype="float32",
     batch_chunks=4,
     name="dense",
+    beta_mode="absolute",
 ):
     """Spectral dense block: one FFT, every layer and concatenation spectral.
 
@@ -71,6 +72,7 @@ def spectral_dense_block(
             keep, and the batch slices the block or each layer works in
             (see `SpectralConv2D`).
         name: prefix of the layer names (`f"{name}_layer{i}_conv{j}"`).
+        beta_mode: how the convolutions read `beta` (see `SpectralConv2D`).
 
     Returns:
         The real map after the inverse FFT, cropped to the input's size.
@@ -81,6 +83,7 @@ def spectral_dense_block(
             num_layers,
             convs,
             beta=beta,
+            beta_mode=beta_mode,
             activation=activation,
             fft_padding=fft_padding,
             batch_chunks=batch_chunks,
@@ -99,6 +102,7 @@ def spectral_dense_block(
                 filters,
                 kernel,
                 beta=beta,
+                beta_mode=beta_mode,
                 activation=activation,
                 cache=cache,
                 cache_dtype=cache_dtype,
@@ -119,6 +123,7 @@ def densenet(
     cache="auto",
     cache_dtype="float32",
     batch_chunks=4,
+    beta_mode="absolute",
     include_top=True,
     input_tensor=None,
     input_shape=None,
@@ -147,6 +152,7 @@ def densenet(
             cache=cache,
             cache_dtype=cache_dtype,
             batch_chunks=batch_chunks,
+            beta_mode=beta_mode,
             pool=(2, 2),
             name="stem",
         )
@@ -165,6 +171,7 @@ def densenet(
             cache=cache,
             cache_dtype=cache_dtype,
             batch_chunks=batch_chunks,
+            beta_mode=beta_mode,
             name="dense",
         )
     else:
@@ -260,6 +267,7 @@ def SpecDenseNet(
     cache="auto",
     cache_dtype="float32",
     batch_chunks=4,
+    beta_mode="absolute",
     name="spec_densenet",
 ):
     """SpecDenseNet, as in Table 1 of the SpecNet paper.
@@ -320,6 +328,10 @@ def SpecDenseNet(
             spectral layer works on one after the other, to lower the step
             peak (see `SpectralConv2D`); `"auto"` chooses per layer from
             its size and the batch's. Defaults to `4`.
+        beta_mode: `"absolute"` (the paper's threshold, on the orthonormal
+            spectrum) or `"relative"` (`beta` times the RMS of each
+            sample's and channel's spectrum; see `SpectralConv2D`).
+            Defaults to `"absolute"`.
         name: str. Model name. Defaults to `"spec_densenet"`.
 
     Returns:
@@ -345,6 +357,7 @@ def SpecDenseNet(
         cache=cache,
         cache_dtype=cache_dtype,
         batch_chunks=batch_chunks,
+        beta_mode=beta_mode,
         fft_padding=fft_padding,
         batch_norm=batch_norm,
         include_top=include_top,

@@ -101,6 +101,7 @@ def SpecLeNet5(
     cache="auto",
     cache_dtype="float32",
     batch_chunks=4,
+    beta_mode="absolute",
     name="spec_lenet5",
 ):
     """SpecLeNet-5: LeNet-5 with its convolutions in the spectral domain.
@@ -144,6 +145,10 @@ def SpecLeNet5(
             spectral layer works on one after the other, to lower the step
             peak (see `SpectralConv2D`); `"auto"` chooses per layer from
             its size and the batch's. Defaults to `4`.
+        beta_mode: `"absolute"` (the paper's threshold, on the orthonormal
+            spectrum) or `"relative"` (`beta` times the RMS of each
+            sample's and channel's spectrum; see `SpectralConv2D`).
+            Defaults to `"absolute"`.
         name: str. Model name. Defaults to `"spec_lenet5"`.
 
     Returns:
@@ -176,6 +181,7 @@ def SpecLeNet5(
         cache=cache,
         cache_dtype=cache_dtype,
         batch_chunks=batch_chunks,
+        beta_mode=beta_mode,
         fft_padding=fft_padding,
         name=name,
     )

@@ -27,6 +27,7 @@ def plain_cnn(
     cache="auto",
     cache_dtype="float32",
     batch_chunks=4,
+    beta_mode="absolute",
     include_top=True,
     input_tensor=None,
     input_shape=None,
@@ -59,6 +60,8 @@ def plain_cnn(
             the backward pass and in how many batch slices they work (see
             `blocks.spectral_block`; `"block"` makes each block one
             `SpectralBlock`).
+        beta_mode: how the spectral convolutions read `beta` (see
+            `SpectralConv2D`).
         include_top, input_tensor, input_shape, pooling, classes,
         classifier_activation, name: as in `keras.applications`.
         default_shape: input shape when neither `input_tensor` nor
@@ -85,6 +88,7 @@ def plain_cnn(
                 cache=cache,
                 cache_dtype=cache_dtype,
                 batch_chunks=batch_chunks,
+                beta_mode=beta_mode,
                 pool=(pool_size, pool_strides),
                 name=f"block{i}",
             )

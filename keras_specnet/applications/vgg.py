@@ -133,6 +133,7 @@ def SpecVGG16(
     cache="auto",
     cache_dtype="float32",
     batch_chunks=4,
+    beta_mode="absolute",
     name="spec_vgg16",
 ):
     """SpecVGG-16: each VGG-16 block as one spectral block.
@@ -193,6 +194,10 @@ def SpecVGG16(
             spectral layer works on one after the other, to lower the step
             peak (see `SpectralConv2D`); `"auto"` chooses per layer from
             its size and the batch's. Defaults to `4`.
+        beta_mode: `"absolute"` (the paper's threshold, on the orthonormal
+            spectrum) or `"relative"` (`beta` times the RMS of each
+            sample's and channel's spectrum; see `SpectralConv2D`).
+            Defaults to `"absolute"`.
         name: str. Model name. Defaults to `"spec_vgg16"`.
 
     Returns:
@@ -218,6 +223,7 @@ def SpecVGG16(
         cache=cache,
         cache_dtype=cache_dtype,
         batch_chunks=batch_chunks,
+        beta_mode=beta_mode,
         fft_padding=fft_padding,
         batch_norm=batch_norm,
         include_top=include_top,

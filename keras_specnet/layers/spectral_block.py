@@ -56,6 +56,8 @@ class SpectralBlock(keras.layers.Layer):
         batch_chunks: int >= 1 or `"auto"`. Slices of the batch the block
             runs in, forward and backward (see `SpectralConv2D`); with
             `"auto"`, sized by the largest spectrum of the block.
+        beta_mode: `"absolute"` or `"relative"`, how every convolution
+            reads `beta` (see `SpectralConv2D`).
         **kwargs: base layer keyword arguments, such as `name`.
 
     Input shape:
@@ -85,6 +87,7 @@ class SpectralBlock(keras.layers.Layer):
         pool_size=None,
         pool_strides=None,
         batch_chunks=4,
+        beta_mode="absolute",
         **kwargs,
     ):
         kwargs.setdefault("autocast", False)
@@ -93,6 +96,7 @@ class SpectralBlock(keras.layers.Layer):
         self.fft_padding = spectral.check_fft_padding(fft_padding)
         self._padding = spectral.fft_padding_of(self.convs, fft_padding)
         self.beta = _checks.non_negative_number("beta", beta)
+        self.beta_mode = _checks.one_of("beta_mode", beta_mode, spectral.BETA_MODES)
         if pool_size is None and pool_strides is not None:
             raise _checks.invalid("pool_strides", "None when `pool_size` is None", pool_strides)
         self.pool_size = None if pool_size is None else _checks.int_pair("pool_size", pool_size)
@@ -108,6 +112,7 @@ class SpectralBlock(keras.layers.Layer):
                 filters,
                 kernel,
                 beta=self.beta,
+                beta_mode=self.beta_mode,
                 activation=activation,
                 cache="none",
                 name=name,
@@ -285,6 +290,7 @@ class SpectralBlock(keras.layers.Layer):
             {
                 "convs": [list(pair) for pair in self.convs],
                 "beta": self.beta,
+                "beta_mode": self.beta_mode,
                 "activation": self.activation,
                 "fft_padding": self.fft_padding,
                 "pool_size": self.pool_size,
@@ -324,6 +330,7 @@ class SpectralDenseBlock(SpectralBlock):
             sum of `k - 1` over every convolution of the block) or an
             int >= 0.
         batch_chunks: int >= 1 or `"auto"`, as in `SpectralBlock`.
+        beta_mode: `"absolute"` or `"relative"` (see `SpectralConv2D`).
         **kwargs: base layer keyword arguments, such as `name`.
 
     Input shape:
@@ -352,6 +359,7 @@ class SpectralDenseBlock(SpectralBlock):
         activation="spectral_tanh",
         fft_padding=None,
         batch_chunks=4,
+        beta_mode="absolute",
         **kwargs,
     ):
         self.num_layers = _checks.positive_int("num_layers", num_layers)
@@ -362,6 +370,7 @@ class SpectralDenseBlock(SpectralBlock):
             activation=activation,
             fft_padding=fft_padding,
             batch_chunks=batch_chunks,
+            beta_mode=beta_mode,
             **kwargs,
         )
 

@@ -137,6 +137,12 @@ class SpectralConv2D(keras.layers.Layer):
         kernel_constraint: Optional constraint for the kernel.
         bias_constraint: Optional constraint for the bias.
         beta: float >= 0. Spectral threshold. Defaults to `0.0` (keep all).
+        beta_mode: `"absolute"` (the paper's: zero the entries with
+            `|Y| <= beta`) or `"relative"` (zero those with
+            `|Y| <= beta * rms`, `rms` the root mean square of the full
+            spectrum of the entry's sample and channel: one `beta` then
+            zeroes a similar share of every layer, whatever its scale).
+            Defaults to `"absolute"`.
         output_domain: `"spectral"` or `"spatial"`. Defaults to `"spectral"`.
         output_size: tuple of 2 ints or `None`. With a spectral input and a
             spatial output, the `(H, W)` of the map the spectral input stands
@@ -228,6 +234,7 @@ class SpectralConv2D(keras.layers.Layer):
         kernel_constraint=None,
         bias_constraint=None,
         beta=0.0,
+        beta_mode="absolute",
         output_domain="spectral",
         output_size=None,
         cache="bitmask",
@@ -252,6 +259,7 @@ class SpectralConv2D(keras.layers.Layer):
                 "groups", f"a positive integer that divides filters={self.filters}", groups
             )
         self.beta = _checks.non_negative_number("beta", beta)
+        self.beta_mode = _checks.one_of("beta_mode", beta_mode, spectral.BETA_MODES)
         self.activation = _checks.one_of("activation", activation, ACTIVATIONS)
         self.use_bias = bool(use_bias)
         self.output_domain = _checks.one_of("output_domain", output_domain, OUTPUT_DOMAINS)
@@ -374,7 +382,7 @@ class SpectralConv2D(keras.layers.Layer):
             real, imag = _grouped_product(real, imag, (k_real, k_imag), self.groups)
         if bias:
             real = spectral.add_bias_parts(real, bias[0], plan.fft_size)
-        real, imag = spectral.threshold_parts(real, imag, self.beta)
+        real, imag = spectral.threshold_parts(real, imag, self.beta, self.beta_mode, plan.fft_size)
         if self.activation == "spectral_tanh":
             real, imag = tf.tanh(real), tf.tanh(imag)
         if self.output_domain == "spectral":
@@ -443,6 +451,7 @@ class SpectralConv2D(keras.layers.Layer):
                 "dilation_rate": self.dilation_rate,
                 "groups": self.groups,
                 "beta": self.beta,
+                "beta_mode": self.beta_mode,
                 "activation": self.activation,
                 "use_bias": self.use_bias,
                 "output_domain": self.output_domain,
