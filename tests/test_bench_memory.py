@@ -180,3 +180,40 @@ def test_train_epochs_is_an_int_of_at_least_zero():
     assert parser.parse_args(["--learning-rate", "1e-4"]).learning_rate == 1e-4
     with pytest.raises(SystemExit):
         parser.parse_args(["--learning-rate", "0"])
+
+
+def test_a_peer_that_fails_is_reported_and_the_run_goes_on(monkeypatch, capsys):
+    import argparse
+
+    def isolated(module, config):
+        if config.get("peer") == "remat_scope":
+            raise RuntimeError("benchmark failed (exit 1):\nValueError: custom_gradient keywords")
+        return {
+            "held_bytes": 100,
+            "peak_bytes": 200,
+            "step_bytes": 150,
+            "resident_bytes": 50,
+            "step_seconds": 0.1,
+            "zero_fraction": None,
+            "device": "CPU:0",
+        }
+
+    monkeypatch.setattr(runner, "isolated", isolated)
+    monkeypatch.setattr(runner, "require_data", lambda *a, **k: None)
+    parser = argparse.ArgumentParser()
+    bench_memory.add_arguments(parser)
+    args = parser.parse_args(
+        ["--families", "vgg16", "--peers", "baseline", "remat_scope", "--betas", "0.1"]
+        + ["--caches", "auto", "--sweep-caches", "auto", "--compare-chunks"]
+        + ["--train-steps", "0", "--init-batch-sizes", "64"]
+    )
+    results = bench_memory.main(args)
+    labels = [bench_memory._label(e) for e in results["measurements"]]
+    assert labels == ["vgg16", "spec_vgg16 b=0.1 auto /4"]
+    (failure,) = results["failures"]
+    assert failure["peer"] == "remat_scope" and "custom_gradient" in failure["error"]
+    assert "vgg16 remat_scope: failed: ValueError: custom_gradient" in capsys.readouterr().out
+    # The baseline failing stops the run: nothing to compare with.
+    monkeypatch.setattr(runner, "isolated", lambda m, c: (_ for _ in ()).throw(RuntimeError("x")))
+    with pytest.raises(RuntimeError):
+        bench_memory.main(args)

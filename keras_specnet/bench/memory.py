@@ -499,7 +499,21 @@ def main(args):
                         repeats=args.repeats,
                         weights=weights,
                     )
-                    out = runner.isolated(__name__, child)
+                    try:
+                        out = runner.isolated(__name__, child)
+                    except RuntimeError as error:
+                        if base is None:
+                            raise
+                        # A peer that cannot run on this model (Keras's
+                        # RematScope on layers called with keywords, such
+                        # as batch normalisation) is reported, not fatal.
+                        reason = str(error).strip().splitlines()[-1]
+                        results.setdefault("failures", []).append(
+                            dict(config, state=state, family=family, batch_size=batch_size,
+                                 error=reason)
+                        )  # fmt: skip
+                        print(f"  {state} batch {batch_size}: {_label(config)}: failed: {reason}")
+                        continue
                     entry = dict(config, **out, state=state, family=family, batch_size=batch_size)
                     base = base or entry
                     entry["baseline"] = {
