@@ -217,3 +217,39 @@ def test_a_peer_that_fails_is_reported_and_the_run_goes_on(monkeypatch, capsys):
     monkeypatch.setattr(runner, "isolated", lambda m, c: (_ for _ in ()).throw(RuntimeError("x")))
     with pytest.raises(RuntimeError):
         bench_memory.main(args)
+
+
+def test_resume_reuses_what_an_earlier_run_trained(monkeypatch, tmp_path):
+    import argparse
+
+    trained = []
+
+    def isolated(module, config):
+        if config["task"] == "train":
+            trained.append(config["model"])
+            np.savez(config["save_to"], np.zeros(1))
+            return {"accuracy": 0.5, "epoch_accuracy": [0.5], "train_seconds": 1.0}
+        return {
+            "held_bytes": 1,
+            "peak_bytes": 2,
+            "step_bytes": 1,
+            "resident_bytes": 1,
+            "step_seconds": 0.1,
+            "zero_fraction": None,
+            "device": "CPU:0",
+        }
+
+    monkeypatch.setattr(runner, "isolated", isolated)
+    monkeypatch.setattr(runner, "require_data", lambda *a, **k: None)
+    parser = argparse.ArgumentParser()
+    bench_memory.add_arguments(parser)
+    argv = ["--families", "vgg16", "--peers", "baseline", "--betas", "0.1", "--caches", "auto"]
+    argv += ["--sweep-caches", "auto", "--compare-chunks", "--train-steps", "2", "--no-init"]
+    argv += ["--batch-sizes", "64", "--workdir", str(tmp_path)]
+    first = bench_memory.main(parser.parse_args(argv))
+    assert trained == ["vgg16", "spec_vgg16"]
+    again = bench_memory.main(parser.parse_args(argv + ["--resume"]))
+    assert trained == ["vgg16", "spec_vgg16"]
+    assert again["training"] == first["training"] and again["accuracy"]["vgg16"] == 0.5
+    bench_memory.main(parser.parse_args(argv))
+    assert trained == ["vgg16", "spec_vgg16"] * 2

@@ -35,6 +35,7 @@ CIFAR-10 with `--dataset cifar10` where it can be downloaded.
 """
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -147,6 +148,12 @@ def add_arguments(parser):
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per config")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", default=None, help="where trained weights go")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the models that an earlier run with the same --workdir trained "
+        "(their weights and training figures there) instead of training them again",
+    )
     parser.add_argument("--output", default=None, help="write every figure as JSON")
 
 
@@ -466,7 +473,14 @@ def main(args):
                     eval_examples=args.eval_examples,
                     save_to=os.path.join(workdir, f"{key}.weights.npz"),
                 )
-                out = runner.isolated(__name__, config)
+                record = os.path.join(workdir, f"{key}.training.json")
+                if args.resume and os.path.exists(record) and os.path.exists(config["save_to"]):
+                    with open(record) as f:
+                        out = json.load(f)
+                    print(f"  {key}: trained by an earlier run in {workdir}")
+                else:
+                    out = runner.isolated(__name__, config)
+                    _io.write_json(record, out)
                 results["training"][key] = out
                 accuracies[key] = out["accuracy"]
                 curve = " ".join(f"{a:.4f}" for a in out["epoch_accuracy"])
@@ -504,9 +518,11 @@ def main(args):
                     except RuntimeError as error:
                         if base is None:
                             raise
-                        # A peer that cannot run on this model (Keras's
-                        # RematScope on layers called with keywords, such
-                        # as batch normalisation) is reported, not fatal.
+                        # A peer that cannot run is reported, not fatal: with
+                        # the TensorFlow backend, Keras's RematScope fails
+                        # in a compiled step (its tf.custom_gradient takes
+                        # no keyword arguments, such as `training=`, in
+                        # graph mode).
                         reason = str(error).strip().splitlines()[-1]
                         results.setdefault("failures", []).append(
                             dict(config, state=state, family=family, batch_size=batch_size,
