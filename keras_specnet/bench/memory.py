@@ -37,6 +37,7 @@ CIFAR-10 with `--dataset cifar10` where it can be downloaded.
 import argparse
 import json
 import os
+import re
 import statistics
 import tempfile
 import time
@@ -523,7 +524,7 @@ def main(args):
                         # in a compiled step (its tf.custom_gradient takes
                         # no keyword arguments, such as `training=`, in
                         # graph mode).
-                        reason = str(error).strip().splitlines()[-1]
+                        reason = _failure(str(error))
                         results.setdefault("failures", []).append(
                             dict(config, state=state, family=family, batch_size=batch_size,
                                  error=reason)
@@ -566,6 +567,14 @@ def main(args):
     if args.output:
         print(f"Wrote {_save(args, results)}")
     return results
+
+
+def _failure(message):
+    """The most telling line of a failed child's stderr: the last one naming an error."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in message.splitlines()]
+    lines = [line for line in lines if line]
+    telling = [line for line in lines if "rror" in line or "supports" in line]
+    return (telling or lines or ["unknown"])[-1]
 
 
 def _save(args, results):
