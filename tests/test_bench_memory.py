@@ -6,7 +6,26 @@ import tensorflow as tf
 
 from keras_specnet import _io
 from keras_specnet.bench import memory as bench_memory
-from keras_specnet.bench import runner
+from keras_specnet.bench import memory_child, runner
+
+#: What a measuring child returns, for the tests that stand in for it.
+MEASURED = {
+    "held_bytes": 100,
+    "peak_bytes": 200,
+    "step_bytes": 150,
+    "resident_bytes": 50,
+    "step_seconds": 0.1,
+    "zero_fraction": None,
+    "device": "CPU:0",
+}
+
+
+def _parser():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    bench_memory.add_arguments(parser)
+    return parser
 
 
 @pytest.mark.parametrize(
@@ -18,9 +37,9 @@ from keras_specnet.bench import runner
 )
 def test_recompute_peer_is_the_same_model(model, model_args, ends):
     config = {"model": model, "model_args": model_args, "seed": 0, "peer": "baseline"}
-    plain = bench_memory._build(config)
-    assert bench_memory._block_ends(plain) == ends
-    wrapped = bench_memory._recompute_blocks(plain)
+    plain = memory_child._build(config)
+    assert memory_child._block_ends(plain) == ends
+    wrapped = memory_child._recompute_blocks(plain)
     x = np.random.default_rng(0).random((4, 32, 32, 3)).astype("float32")
     y = np.arange(4)
     grads = []
@@ -37,8 +56,8 @@ def test_recompute_peer_is_the_same_model(model, model_args, ends):
 
 def test_remat_scope_peer_rematerializes_every_layer_and_keeps_the_gradients():
     base = {"model": "vgg16", "model_args": {"width": 0.125, "fc_units": 8}, "seed": 0}
-    plain = bench_memory._build(dict(base, peer="baseline"))
-    remat = bench_memory._build(dict(base, peer="remat_scope"))
+    plain = memory_child._build(dict(base, peer="baseline"))
+    remat = memory_child._build(dict(base, peer="remat_scope"))
     assert all(layer._remat_mode is None for layer in plain.layers)
     modes = {layer._remat_mode.mode for layer in remat.layers if layer._remat_mode}
     assert modes == {"full"} and remat.get_layer("block1_conv1")._remat_mode is not None
@@ -66,7 +85,7 @@ def test_mixed_precision_and_recompute_peer_combines_both():
         "peer": "mixed_bfloat16+recompute_grad",
     }
     try:
-        model = bench_memory._build(config)
+        model = memory_child._build(config)
     finally:
         keras.config.set_dtype_policy("float32")
     wrappers = [layer for layer in model.layers if layer.name.startswith("recompute")]
@@ -84,7 +103,7 @@ def test_spectral_config_sets_beta_and_cache():
         "cache": "bitmask+bfloat16",
         "batch_chunks": 2,
     }
-    model = bench_memory._build(config)
+    model = memory_child._build(config)
     convs = [layer for layer in model.layers if layer.name.endswith("_conv1")]
     assert convs and all(
         (c.beta, c.cache, c.cache_dtype, c.batch_chunks) == (0.7, "bitmask", "bfloat16", 2)
@@ -93,10 +112,7 @@ def test_spectral_config_sets_beta_and_cache():
 
 
 def test_configs_measure_each_cache_and_the_chunk_comparison():
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    bench_memory.add_arguments(parser)
+    parser = _parser()
     args = parser.parse_args(
         ["--betas", "0.1", "0.5", "--caches", "none", "bitmask", "--sweep-caches", "bitmask"]
     )
@@ -120,8 +136,8 @@ def test_configs_measure_each_cache_and_the_chunk_comparison():
 
 @pytest.mark.slow  # starts a child process
 def test_isolated_reports_a_failing_child():
-    with pytest.raises(RuntimeError, match=r"benchmark keras_specnet.bench.memory failed"):
-        runner.isolated("keras_specnet.bench.memory", {"task": "measure"})
+    with pytest.raises(RuntimeError, match=r"benchmark keras_specnet.bench.memory_child failed"):
+        runner.isolated("keras_specnet.bench.memory_child", {"task": "measure"})
 
 
 def test_format_table_aligns_columns():
@@ -156,23 +172,20 @@ def test_weights_trained_in_one_cache_mode_load_into_another(tmp_path):
     """The saved list of weights is in the model's order, the same with or
     without `SpectralBlock`s (whose convolutions are nested)."""
     base = {"model": "spec_vgg16", "model_args": {"width": 0.125, "fc_units": 8}, "beta": 0.01}
-    fused = bench_memory._build(dict(base, seed=0, cache="auto"))
+    fused = memory_child._build(dict(base, seed=0, cache="auto"))
     assert type(fused.get_layer("block1")).__name__ == "SpectralBlock"
     path = str(tmp_path / "trained.weights.npz")
     np.savez(path, *fused.get_weights())
-    layered = bench_memory._build(dict(base, seed=1, cache="bitmask", weights=path))
+    layered = memory_child._build(dict(base, seed=1, cache="bitmask", weights=path))
     assert type(layered.get_layer("block1_conv1")).__name__ == "SpectralConv2D"
     x = np.random.default_rng(0).random((3, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(layered(x), fused(x), atol=1e-5)
-    fresh = bench_memory._build(dict(base, seed=1, cache="bitmask"))
+    fresh = memory_child._build(dict(base, seed=1, cache="bitmask"))
     assert not np.allclose(fresh(x), fused(x), atol=1e-5)
 
 
 def test_train_epochs_is_an_int_of_at_least_zero():
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    bench_memory.add_arguments(parser)
+    parser = _parser()
     assert parser.parse_args(["--train-epochs", "3"]).train_epochs == 3
     assert parser.parse_args([]).train_epochs == 0
     with pytest.raises(SystemExit):
@@ -183,26 +196,14 @@ def test_train_epochs_is_an_int_of_at_least_zero():
 
 
 def test_a_peer_that_fails_is_reported_and_the_run_goes_on(monkeypatch, capsys):
-    import argparse
-
     def isolated(module, config):
         if config.get("peer") == "remat_scope":
             raise RuntimeError("benchmark failed (exit 1):\nValueError: custom_gradient keywords")
-        return {
-            "held_bytes": 100,
-            "peak_bytes": 200,
-            "step_bytes": 150,
-            "resident_bytes": 50,
-            "step_seconds": 0.1,
-            "zero_fraction": None,
-            "device": "CPU:0",
-        }
+        return dict(MEASURED)
 
     monkeypatch.setattr(runner, "isolated", isolated)
     monkeypatch.setattr(runner, "require_data", lambda *a, **k: None)
-    parser = argparse.ArgumentParser()
-    bench_memory.add_arguments(parser)
-    args = parser.parse_args(
+    args = _parser().parse_args(
         ["--families", "vgg16", "--peers", "baseline", "remat_scope", "--betas", "0.1"]
         + ["--caches", "auto", "--sweep-caches", "auto", "--compare-chunks"]
         + ["--train-steps", "0", "--init-batch-sizes", "64"]
@@ -220,8 +221,6 @@ def test_a_peer_that_fails_is_reported_and_the_run_goes_on(monkeypatch, capsys):
 
 
 def test_resume_reuses_what_an_earlier_run_trained(monkeypatch, tmp_path):
-    import argparse
-
     trained = []
 
     def isolated(module, config):
@@ -229,20 +228,11 @@ def test_resume_reuses_what_an_earlier_run_trained(monkeypatch, tmp_path):
             trained.append(config["model"])
             np.savez(config["save_to"], np.zeros(1))
             return {"accuracy": 0.5, "epoch_accuracy": [0.5], "train_seconds": 1.0}
-        return {
-            "held_bytes": 1,
-            "peak_bytes": 2,
-            "step_bytes": 1,
-            "resident_bytes": 1,
-            "step_seconds": 0.1,
-            "zero_fraction": None,
-            "device": "CPU:0",
-        }
+        return dict(MEASURED)
 
     monkeypatch.setattr(runner, "isolated", isolated)
     monkeypatch.setattr(runner, "require_data", lambda *a, **k: None)
-    parser = argparse.ArgumentParser()
-    bench_memory.add_arguments(parser)
+    parser = _parser()
     argv = ["--families", "vgg16", "--peers", "baseline", "--betas", "0.1", "--caches", "auto"]
     argv += ["--sweep-caches", "auto", "--compare-chunks", "--train-steps", "2", "--no-init"]
     argv += ["--batch-sizes", "64", "--workdir", str(tmp_path)]

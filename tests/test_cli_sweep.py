@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import keras_specnet
-from keras_specnet import cli
+from keras_specnet import cli, datasets
 from keras_specnet.bench import runner
 from keras_specnet.cli import sweep
 
@@ -166,8 +166,8 @@ def test_missing_data_is_one_clear_message_before_any_child(tmp_path, no_child):
 
 def test_images_take_the_input_shape_of_the_builder():
     grey = np.random.default_rng(0).random((2, 28, 28, 1)).astype("float32")
-    assert tuple(sweep.to_shape(grey, (32, 32, 3)).shape) == (2, 32, 32, 3)
-    assert sweep.to_shape(grey, (28, 28, 1)) is grey
+    assert tuple(datasets.to_shape(grey, (32, 32, 3)).shape) == (2, 32, 32, 3)
+    assert datasets.to_shape(grey, (28, 28, 1)) is grey
     assert sweep._input_shape("vgg16", {"width": 0.0625}) == (32, 32, 3)
     assert sweep._input_shape("lenet5", {}) == (28, 28, 1)
 

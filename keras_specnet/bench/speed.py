@@ -168,8 +168,6 @@ def _random_images(config, shape):
 
 def _real_images(config, shape):
     """`batch_size` training images of `--dataset`, as `shape` float32 arrays."""
-    import tensorflow as tf
-
     from keras_specnet import datasets
 
     ds = datasets.load(
@@ -182,11 +180,7 @@ def _real_images(config, shape):
         limit=config["batch_size"],
     )
     x, y = next(iter(ds))
-    if tuple(x.shape[1:]) != tuple(shape):
-        x = tf.image.resize(x, shape[:2])
-        if x.shape[-1] == 1 and shape[-1] == 3:
-            x = tf.image.grayscale_to_rgb(x)
-    return x.numpy(), y.numpy()
+    return datasets.to_shape(x, shape).numpy(), y.numpy()
 
 
 def _time_block(config):

@@ -117,23 +117,6 @@ def add_arguments(parser):
 # In the child process.
 
 
-def to_shape(images, shape):
-    """A batch of images at `shape` `(height, width, channels)`.
-
-    Resized (bilinear) where the height and width differ, and grey images
-    copied to three channels for a model taking three, as `specnet bench
-    memory` gives Fashion-MNIST to the 32x32x3 models.
-    """
-    import tensorflow as tf
-
-    height, width, channels = shape
-    if tuple(images.shape[1:3]) != (height, width):
-        images = tf.image.resize(images, (height, width))
-    if images.shape[-1] != channels:
-        images = tf.image.grayscale_to_rgb(images)
-    return images
-
-
 def _progress(epochs):
     """A callback printing one line per epoch to stderr; it keeps the history."""
     import keras
@@ -185,7 +168,7 @@ def measure(config):
     data = {"data_dir": config["data_dir"]}
 
     def shaped(ds):
-        return ds.map(lambda x, y: (to_shape(x, shape), y))
+        return ds.map(lambda x, y: (datasets.to_shape(x, shape), y))
 
     keras.utils.set_random_seed(config["seed"])
     train = shaped(
@@ -214,7 +197,7 @@ def measure(config):
             f"--batch-sizes {' '.join(map(str, config['batch_sizes']))}: expected at most the "
             f"{len(y)} training images there are"
         )
-    x = np.asarray(to_shape(x, shape))
+    x = np.asarray(datasets.to_shape(x, shape))
     y = np.asarray(y)
     kwargs = dict(config["model_args"], input_shape=shape)
     if config["beta"] is not None:

@@ -61,7 +61,7 @@ from keras_specnet.datasets.catalog import (
 )
 from keras_specnet.datasets.idx import read_idx
 from keras_specnet.datasets.loading import load
-from keras_specnet.datasets.preprocessing import preprocess
+from keras_specnet.datasets.preprocessing import preprocess, to_shape
 from keras_specnet.datasets.provenance import provenance, provenance_line
 from keras_specnet.datasets.sources import (
     DatasetNotAvailableError,
@@ -82,5 +82,6 @@ __all__ = [
     "provenance",
     "provenance_line",
     "read_idx",
+    "to_shape",
     "source",
 ]
