@@ -146,6 +146,34 @@ def test_spectral_chain_is_linear_convolution(size, padding):
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
+@pytest.mark.parametrize("shape, fft_size", [((5, 6), (8, 8)), ((4, 4), (5, 6)), ((3, 7), (7, 10))])
+def test_to_spectral_gradient_is_the_dense_transpose(shape, fft_size):
+    # The transform as a dense matrix, column by column from np.fft: the
+    # gradient of <Re Z, gr> + <Im Z, gi> is M_re^T gr + M_im^T gi.
+    h, w = shape
+    basis = np.eye(h * w).reshape(h * w, h, w)
+    columns = np.fft.rfft2(basis, s=fft_size, axes=(1, 2), norm="ortho").reshape(h * w, -1)
+    rng = np.random.default_rng(h * w)
+    x = rng.standard_normal((2, h, w, 1)).astype("float32")
+    gr, gi = (rng.standard_normal((2, columns.shape[1])).astype("float32") for _ in range(2))
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z = tf.reshape(spectral.to_spectral(x, fft_size), (2, -1))
+        loss = tf.reduce_sum(tf.math.real(z) * gr + tf.math.imag(z) * gi)
+    got = tape.gradient(loss, x).numpy().reshape(2, -1)
+    expected = gr @ columns.real.T + gi @ columns.imag.T
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_to_spectral_gradient_of_an_empty_batch():
+    x = tf.zeros((0, 4, 4, 2))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(tf.abs(spectral.to_spectral(x, (6, 6))))
+    assert tape.gradient(loss, x).shape == (0, 4, 4, 2)
+
+
 def _round_trips(z):
     fft_size = spectral.fft_size_of(z.shape)
     back = spectral.to_spectral(spectral.to_spatial(z, fft_size), fft_size)
