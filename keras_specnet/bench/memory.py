@@ -88,8 +88,9 @@ def add_arguments(parser):
     parser.add_argument(
         "--batch-chunks",
         type=_checks.chunks_argument(),
-        default=4,
-        help="batch_chunks of the spectral layers (see SpectralConv2D)",
+        default=None,
+        help="batch_chunks of the spectral layers (see SpectralConv2D); default: "
+        "each builder's own",
     )
     parser.add_argument(
         "--compare-chunks",

@@ -87,8 +87,9 @@ def add_arguments(parser):
         ("--cache", dict(nargs="+", choices=CACHES, default=["bitmask"],
                          help="the spectral layers' cache, one configuration each ('block': "
                               "each block one fused layer; not breakdown)")),
-        ("--batch-chunks", dict(type=_checks.chunks_argument(), default=4,
-                                help="batch_chunks of the spectral layers")),
+        ("--batch-chunks", dict(type=_checks.chunks_argument(), default=None,
+                                help="batch_chunks of the spectral layers (default: "
+                                     "each builder's own)")),
         ("--models", dict(nargs="+", choices=FAMILIES, default=list(FAMILIES))),
         ("--widths", dict(nargs="+", type=width, default=[0.25, 0.5, 1.0], help="of VGG16")),
         ("--densenet-width", dict(type=width, default=0.5)),
@@ -115,11 +116,10 @@ def add_arguments(parser):
 
 def _cache_args(config):
     mode, _, dtype = config["cache"].partition("+")
-    return {
-        "cache": mode,
-        "cache_dtype": dtype or "float32",
-        "batch_chunks": config["batch_chunks"],
-    }
+    args = {"cache": mode, "cache_dtype": dtype or "float32"}
+    if config["batch_chunks"] is not None:
+        args["batch_chunks"] = config["batch_chunks"]
+    return args
 
 
 def _block(config):
@@ -390,10 +390,10 @@ def main(args):
         if args.suite == "models"
         else "compiled tf.function: gradients of sum(outputs) w.r.t. inputs and weights"
     )
+    chunks = "the builders' defaults" if args.batch_chunks is None else args.batch_chunks
     print(
         f"\n{args.suite}: {how}; median of {args.steps} steps after {args.warmup}, "
-        f"median over {args.repeats} interleaved fresh-process rounds; batch_chunks "
-        f"{args.batch_chunks}"
+        f"median over {args.repeats} interleaved fresh-process rounds; batch_chunks {chunks}"
     )
     if args.suite == "breakdown":
         for e in entries:
