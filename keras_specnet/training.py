@@ -42,16 +42,18 @@ def make_optimizer(optimizer="adam", learning_rate=None):
     return keras.optimizers.SGD(learning_rate, momentum=SGD_MOMENTUM)
 
 
-def compile_classifier(model, optimizer="adam", learning_rate=None):
+def compile_classifier(model, optimizer="adam", learning_rate=None, jit_compile="auto"):
     """Compile `model` for integer labels; returns `model`.
 
     Loss `"sparse_categorical_crossentropy"`, metric `"accuracy"`, the
-    optimizer of `make_optimizer(optimizer, learning_rate)`.
+    optimizer of `make_optimizer(optimizer, learning_rate)`; `jit_compile`
+    as `keras.Model.compile` takes it.
     """
     model.compile(
         optimizer=make_optimizer(optimizer, learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
     return model
 

@@ -94,6 +94,16 @@ def test_mixed_precision_and_recompute_peer_combines_both():
     assert conv.dtype_policy.name == "mixed_bfloat16"
 
 
+def test_jit_compile_applies_to_the_measurements_only():
+    base = {"model": "vgg16", "model_args": {"width": 0.125, "fc_units": 8}, "seed": 0}
+    measured = memory_child._build(dict(base, task="measure", jit_compile=True))
+    trained = memory_child._build(dict(base, task="train", jit_compile=True))
+    plain = memory_child._build(dict(base, task="measure"))
+    assert (measured.jit_compile, trained.jit_compile, plain.jit_compile) == (True, False, False)
+    assert _parser().parse_args(["--jit-compile"]).jit_compile
+    assert not _parser().parse_args([]).jit_compile
+
+
 def test_spectral_config_sets_beta_and_cache():
     config = {
         "model": "spec_vgg16",

@@ -230,3 +230,26 @@ def test_several_caches_make_one_spectral_configuration_each():
     assert speed.table(speed.summarise(todo, [[{"step_s": 1.0}]] * len(todo))).count("block") == 3
     with pytest.raises(ValueError, match=r"`cache`.*breakdown.*Received: cache=\['block'\]"):
         list(speed.configs(_args("--suite", "breakdown", "--cache", "block")))
+
+
+def test_jit_compile_adds_xla_rows_timed_against_the_plain_spatial_model():
+    args = _args("--suite", "models", "--models", "lenet5", "--cache", "block", "--jit-compile")
+    todo = list(speed.configs(args))
+    got = [(c["model"], c["jit_compile"]) for c in todo]
+    assert got == [
+        ("lenet5", False),
+        ("spec_lenet5", False),
+        ("lenet5", True),
+        ("spec_lenet5", True),
+    ]
+    entries = speed.summarise(todo, [[{"step_s": t}] for t in (2.0, 6.0, 4.0, 3.0)])
+    assert [e["ratio"] for e in entries] == [None, 3.0, 2.0, 1.5]
+    names = speed.table(entries).splitlines()[1:]
+    assert [n.split()[0:3] for n in names] == [
+        ["lenet5", "64", "2000.00"],
+        ["spec_lenet5", "block", "64"],
+        ["lenet5", "xla", "64"],
+        ["spec_lenet5", "block", "xla"],
+    ]
+    plain = list(speed.configs(_args("--suite", "models", "--models", "lenet5")))
+    assert [c["jit_compile"] for c in plain] == [False, False]

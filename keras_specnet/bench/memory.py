@@ -145,6 +145,12 @@ def add_arguments(parser):
         help="batch normalisation in both models of each family (spectral: "
         "SpectralBatchNormalization); default: each builder's own",
     )
+    parser.add_argument(
+        "--jit-compile",
+        action="store_true",
+        help="measure every configuration compiled with jit_compile=True (XLA); "
+        "the training before is compiled without it",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per config")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", default=None, help="where trained weights go")
@@ -345,6 +351,7 @@ def main(args):
                         batch_size=batch_size,
                         repeats=args.repeats,
                         weights=weights,
+                        jit_compile=args.jit_compile,
                     )
                     try:
                         out = runner.isolated(memory_child.__name__, child)

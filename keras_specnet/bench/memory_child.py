@@ -68,7 +68,12 @@ def _build(config):
             model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
     if "recompute_grad" in tools:
         model = _recompute_blocks(model)
-    return training.compile_classifier(model, "adam", config.get("learning_rate", 1e-3))
+    # XLA only where asked, in the measurements (training is never compiled
+    # with it: Keras's "auto" would on a GPU).
+    jit = bool(config.get("jit_compile")) and config.get("task") == "measure"
+    return training.compile_classifier(
+        model, "adam", config.get("learning_rate", 1e-3), jit_compile=jit
+    )
 
 
 def _block_ends(model):

@@ -12,7 +12,9 @@ gradients of the sum of the outputs w.r.t. the input and the weights.
 SpecVGG16 / VGG16 per `--widths` and SpecDenseNet / DenseNet. `--suite
 breakdown`: the spectral block's step and each of its pieces (FFTs, kernel
 spectra, products, threshold and activation, cache, pooling, recomputed
-forward) timed alone on the block's real shapes.
+forward) timed alone on the block's real shapes. `--jit-compile` adds, in
+`models`, each model compiled with XLA, timed against the spatial model
+compiled without it.
 
 Each configuration runs in a fresh process timing `--steps` steps after
 `--warmup` (median); configurations are interleaved over `--repeats`
@@ -102,6 +104,10 @@ def add_arguments(parser):
         ("--steps", dict(type=pos("steps"), default=10, help="timed steps per process")),
         ("--warmup", dict(type=_type(_checks.integer, "warmup", int, minimum=0), default=3,
                           help="untimed steps before them (the first one traces)")),
+        ("--jit-compile", dict(action="store_true",
+                               help="(models) also time each model compiled with "
+                                    "jit_compile=True (XLA); ratios stay to the spatial "
+                                    "model without it")),
         ("--repeats", dict(type=pos("repeats"), default=3, help="interleaved rounds")),
         ("--seed", dict(type=int, default=0)),
         ("--output", dict(default=None, help="write the results as JSON")),
@@ -207,7 +213,11 @@ def _time_model(config):
         kwargs.update(_cache_args(config))
         if config["beta"] is not None:
             kwargs["beta"] = config["beta"]
-    model = training.compile_classifier(registry.build(config["model"], **kwargs), "adam")
+    model = training.compile_classifier(
+        registry.build(config["model"], **kwargs),
+        "adam",
+        jit_compile=bool(config.get("jit_compile")),
+    )
     images = _random_images if config["dataset"] == "random" else _real_images
     x, y = images(config, config["input_shape"])
     return runner.median_seconds(
@@ -266,11 +276,13 @@ def configs(args):
                     model_args["fc_units"] = 256
                 pair = spectral if width is None else f"{spectral} w={width:g}"
                 extra = dict(model_args=model_args, input_shape=list(shape), **data)
-                yield dict(common, pair=pair, kind="spatial", model=spatial, beta=None,
-                           cache=None, **extra)  # fmt: skip
-                for cache in caches:
-                    yield dict(common, pair=pair, kind="spectral", model=spectral,
-                               beta=args.model_beta, cache=cache, **extra)  # fmt: skip
+                for jit in [False, True] if args.jit_compile else [False]:
+                    yield dict(common, pair=pair, kind="spatial", model=spatial, beta=None,
+                               cache=None, jit_compile=jit, **extra)  # fmt: skip
+                    for cache in caches:
+                        yield dict(common, pair=pair, kind="spectral", model=spectral,
+                                   beta=args.model_beta, cache=cache, jit_compile=jit,
+                                   **extra)  # fmt: skip
         return
     kinds = ("spatial", "spectral") if args.suite == "layers" else ("spectral",)
     for shape in args.shapes:
@@ -297,8 +309,8 @@ def summarise(configs, runs):
     """One entry per config: the config, its runs, the medians and the ratio.
 
     `step_s` (and each of `pieces`) is the median over the rounds; `ratio`
-    is a spectral entry's `step_s` over that of the spatial entry of its
-    pair (None for spatial entries and pairs without one).
+    is an entry's `step_s` over that of the spatial entry of its pair
+    compiled without XLA (None for that entry and pairs without one).
     """
     entries = []
     for config, results in zip(configs, runs):
@@ -311,10 +323,15 @@ def summarise(configs, runs):
                 for name, values in zip(results[0]["pieces"], pieces)
             }
         entries.append(entry)
-    spatial = {e["pair"]: e["step_s"] for e in entries if e["kind"] == "spatial"}
+    spatial = {
+        e["pair"]: e["step_s"]
+        for e in entries
+        if e["kind"] == "spatial" and not e.get("jit_compile")
+    }
     for e in entries:
         base = spatial.get(e["pair"])
-        e["ratio"] = e["step_s"] / base if e["kind"] == "spectral" and base else None
+        compared = e["kind"] == "spectral" or e.get("jit_compile")
+        e["ratio"] = e["step_s"] / base if compared and base else None
     return entries
 
 
@@ -324,7 +341,8 @@ def _name(entry):
         name = entry["model"] if width is None else f"{entry['model']} w={width:g}"
     else:
         name = f"{entry['kind']} {_shape_text(entry['shape'])}"
-    return name if entry.get("cache") is None else f"{name} {entry['cache']}"
+    name = name if entry.get("cache") is None else f"{name} {entry['cache']}"
+    return f"{name} xla" if entry.get("jit_compile") else name
 
 
 def table(entries):
