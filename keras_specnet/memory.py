@@ -22,12 +22,13 @@ models by repeated reads in fresh processes (`specnet bench memory` does).
 """
 
 import gc
+import statistics
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_specnet import spectral
+from keras_specnet import _checks, spectral
 
 
 def default_device():
@@ -156,53 +157,66 @@ def _snapshot(model):
     return [(v, np.array(v.numpy())) for v in variables]
 
 
-def step_peak(model, x, y, device=None):
+def step_peak(model, x, y, device=None, repeats=1):
     """Peak memory of one compiled training step of a compiled model.
 
     Runs one step on `(x, y)` to trace the training function and create the
-    optimizer's slots, resets the allocator's peak, runs a second step and
-    reads the peak. The model's weights and optimizer state are restored
-    afterwards, so the measurement does not train the model.
+    optimizer's slots, then `repeats` steps, resetting the allocator's peak
+    before each, and reads each one's peak. The model's weights and
+    optimizer state are restored afterwards, so the measurement does not
+    train the model.
+
+    The peak of a step depends on the order in which TensorFlow's threads
+    happen to run its independent ops; on 2 cores it moves by about 10%
+    from one step to the next. The median over `repeats` steps is what a
+    comparison should use.
 
     Args:
         model: a compiled `keras.Model`.
         x: one batch of inputs.
         y: the batch's targets.
         device: `"CPU:0"`, `"GPU:0"`, ...; defaults to `default_device()`.
+        repeats: int >= 1, measured steps. Defaults to `1`.
 
     Returns:
-        A dict: `peak_bytes` (the allocator's peak during the step, all
-        live tensors included), `resident_bytes` (allocated before the step:
-        weights, optimizer state, the batch) and `step_bytes`, their
-        difference, the memory that the step itself needed.
+        A dict: `peak_bytes` (the allocator's peak during a step, all
+        live tensors included), `resident_bytes` (allocated before a step:
+        weights, optimizer state, the batch) and `step_bytes` (the memory
+        that the step itself needed, peak less resident), each the median
+        over the steps, and `step_bytes_each`, one figure per step.
 
     Example:
 
     ```python
     model.compile("adam", "sparse_categorical_crossentropy")
-    info = step_peak(model, images[:64], labels[:64])
+    info = step_peak(model, images[:64], labels[:64], repeats=5)
     print(info["peak_bytes"] / 2**20, "MiB")
     ```
     """
     _require_compiled(model)
+    repeats = _checks.integer("repeats", repeats, 1)
     device = device or default_device()
     saved = _snapshot(model)
     x, y = _on_device(device, x, y)
+    peaks, residents = [], []
     try:
         model.train_on_batch(x, y)
-        gc.collect()  # earlier garbage is not this step's memory
-        tf.config.experimental.reset_memory_stats(device)
-        resident = tf.config.experimental.get_memory_info(device)["current"]
-        model.train_on_batch(x, y)
-        peak = tf.config.experimental.get_memory_info(device)["peak"]
+        for _ in range(repeats):
+            gc.collect()  # earlier garbage is not this step's memory
+            tf.config.experimental.reset_memory_stats(device)
+            residents.append(tf.config.experimental.get_memory_info(device)["current"])
+            model.train_on_batch(x, y)
+            peaks.append(tf.config.experimental.get_memory_info(device)["peak"])
     finally:
         for variable, value in saved:
             variable.assign(value)
+    steps = [peak - resident for peak, resident in zip(peaks, residents)]
     return {
         "device": device,
-        "peak_bytes": int(peak),
-        "resident_bytes": int(resident),
-        "step_bytes": int(peak - resident),
+        "peak_bytes": int(statistics.median(peaks)),
+        "resident_bytes": int(statistics.median(residents)),
+        "step_bytes": int(statistics.median(steps)),
+        "step_bytes_each": [int(b) for b in steps],
     }
 
 

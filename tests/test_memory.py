@@ -34,6 +34,23 @@ def test_step_peak_reads_the_allocator_and_restores_the_model():
     assert info["step_bytes"] >= 512 * 512 * 4
 
 
+def test_step_peak_takes_the_median_over_repeated_steps():
+    import statistics
+
+    model = _model(256)
+    x = np.random.default_rng(0).random((256, 16)).astype("float32")
+    y = np.zeros(256, "int64")
+    model.train_on_batch(x, y)
+    before = [np.array(v) for v in model.variables + model.optimizer.variables]
+    info = memory.step_peak(model, x, y, repeats=3)
+    for a, b in zip(before, [np.array(v) for v in model.variables + model.optimizer.variables]):
+        np.testing.assert_array_equal(a, b)
+    assert len(info["step_bytes_each"]) == 3
+    assert info["step_bytes"] == statistics.median(info["step_bytes_each"]) >= 256 * 256 * 4
+    with pytest.raises(ValueError, match=r"`repeats`.*Received: repeats=0"):
+        memory.step_peak(model, x, y, repeats=0)
+
+
 def test_step_peak_grows_with_the_activations():
     x = np.random.default_rng(0).random((256, 16)).astype("float32")
     y = np.zeros(256, "int64")

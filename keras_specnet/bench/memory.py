@@ -21,9 +21,10 @@ images, at each `--batch-sizes`:
   cache mode of every spectral layer);
 
 each with `memory.held_bytes` (held from the forward to the backward
-pass), `memory.step_peak` (the allocator's peak during one compiled step,
-and that peak less what was resident before the step), the median time of
-`--repeats` training steps and the zero fraction of the spectra. With two
+pass), `memory.step_peak` (the allocator's peak during a compiled step,
+and that peak less what was resident before the step, medians over
+`--repeats` steps), the median time of `--repeats` training steps and the
+zero fraction of the spectra. With two
 or more `--batch-sizes` it also reports per-sample memory: the slope of
 the step's own bytes between the smallest and the largest batch, which
 removes the weights, gradients and optimizer state and sets the largest
@@ -151,7 +152,12 @@ def add_arguments(parser):
         help="measure every configuration compiled with jit_compile=True (XLA); "
         "the training before is compiled without it",
     )
-    parser.add_argument("--repeats", type=int, default=5, help="timed steps per config")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="measured and timed steps per config (medians of each)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", default=None, help="where trained weights go")
     parser.add_argument(

@@ -157,7 +157,7 @@ def _measure(config):
     x, y = _images(config["dataset"], "train", config["batch_size"], config["data_dir"])
     # The step peak first: what held_bytes leaves for the garbage
     # collector would count as resident otherwise.
-    step = memory.step_peak(model, x, y)
+    step = memory.step_peak(model, x, y, repeats=config["repeats"])
     gc.collect()
     held = memory.held_bytes(model, x, y)
     gc.collect()
@@ -168,6 +168,7 @@ def _measure(config):
         "peak_bytes": step["peak_bytes"],
         "step_bytes": step["step_bytes"],
         "resident_bytes": step["resident_bytes"],
+        "step_bytes_each": step["step_bytes_each"],
         "step_seconds": seconds,
         "zero_fraction": statistics.fmean(fractions.values()) if fractions else None,
         "device": step["device"],
