@@ -132,7 +132,7 @@ def SpecVGG16(
     batch_norm=False,
     cache="auto",
     cache_dtype="float32",
-    batch_chunks=4,
+    batch_chunks=8,
     beta_mode="absolute",
     name="spec_vgg16",
 ):
@@ -193,7 +193,10 @@ def SpecVGG16(
         batch_chunks: int >= 1 or `"auto"`. Slices of the batch each
             spectral layer works on one after the other, to lower the step
             peak (see `SpectralConv2D`); `"auto"` chooses per layer from
-            its size and the batch's. Defaults to `4`.
+            its size and the batch's. Defaults to `8`: with fused blocks
+            the slices of the first block hold most of the step's memory,
+            and eight slices bring its peak below `mixed_bfloat16`'s at
+            batch 256, for about 15% more step time than four.
         beta_mode: `"absolute"` (the paper's threshold, on the orthonormal
             spectrum) or `"relative"` (`beta` times the RMS of each
             sample's and channel's spectrum; see `SpectralConv2D`).
