@@ -39,7 +39,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from keras_specnet import _checks
+from keras_specnet import _checks, _fft
 
 #: dtype of every spectral tensor.
 SPECTRAL_DTYPE = "complex64"
@@ -110,61 +110,6 @@ def same_padding_offset(size, kernel, stride=1):
     return total // 2
 
 
-def _rfft2d(x, fft_size):
-    """Orthonormal half spectrum, channels first: `(batch, C, P, Q // 2 + 1)`."""
-    rows, cols = fft_size
-    x = tf.transpose(tf.cast(x, tf.float32), (0, 3, 1, 2))
-    # Padded here rather than by `fft_length`, which fails on an empty
-    # batch (an empty slice of a batch cut into `batch_chunks`).
-    height, width = int(x.shape[2]), int(x.shape[3])
-    x = tf.pad(x, ((0, 0), (0, 0), (0, rows - height), (0, cols - width)))
-    return _orthonormal_rfft2d(x)
-
-
-def _adjoint_weights(cols):
-    """Weights of the half spectrum's columns in the adjoint of a real FFT.
-
-    `irfft2d` counts each column that stands for itself and its conjugate
-    twice; the adjoint counts every stored column once, so those columns
-    are halved (all but the first, and the last of an even length).
-    """
-    weights = np.full(cols // 2 + 1, 0.5, np.float32)
-    weights[0] = 1.0
-    if cols % 2 == 0:
-        weights[-1] = 1.0
-    return weights
-
-
-@tf.custom_gradient
-def _orthonormal_rfft2d(x):
-    """`rfft2d` of a `(batch, C, P, Q)` map with orthonormal scaling.
-
-    The gradient is the transform's adjoint, one `irfft2d` of the weighted
-    upstream gradient. TensorFlow's own gradient of `rfft2d` multiplies
-    batch-sized tiles of a `P x P` matrix, which a compiled function folds
-    into constants that it holds for as long as it lives.
-    """
-    rows, cols = int(x.shape[-2]), int(x.shape[-1])
-    scale = math.sqrt(rows * cols)
-    z = tf.signal.rfft2d(x, fft_length=(rows, cols)) * tf.cast(1.0 / scale, tf.complex64)
-
-    def grad(upstream):
-        weights = tf.constant(_adjoint_weights(cols).astype(np.complex64))
-        return tf.signal.irfft2d(upstream * weights, fft_length=(rows, cols)) * scale
-
-    return z, grad
-
-
-def _irfft2d(z, fft_size, size, strides):
-    """The NHWC map of a channels-first half spectrum `(batch, C, P, Q // 2 + 1)`."""
-    rows, cols = fft_size
-    height, width = size
-    x = tf.signal.irfft2d(z, fft_length=(rows, cols))
-    x = x[:, :, : height : strides[0], : width : strides[1]]
-    x = x * math.sqrt(rows * cols)
-    return tf.transpose(x, (0, 2, 3, 1))
-
-
 def to_spectral(x, fft_size):
     """Orthonormal half spectrum of a real NHWC map zero-padded to `fft_size`.
 
@@ -175,7 +120,7 @@ def to_spectral(x, fft_size):
     Returns:
         A spectral tensor `(batch, P, Q // 2 + 1, C)`.
     """
-    return tf.transpose(_rfft2d(x, fft_size), (0, 2, 3, 1))
+    return tf.transpose(_fft.rfft2d(x, fft_size), (0, 2, 3, 1))
 
 
 def to_spatial(z, size, strides=(1, 1)):
@@ -190,7 +135,7 @@ def to_spatial(z, size, strides=(1, 1)):
     Returns:
         A float32 tensor `(batch, ceil(H / s0), ceil(W / s1), C)`.
     """
-    return _irfft2d(tf.transpose(z, (0, 3, 1, 2)), fft_size_of(z.shape), size, strides)
+    return _fft.irfft2d(tf.transpose(z, (0, 3, 1, 2)), fft_size_of(z.shape), size, strides)
 
 
 # Frequency-major parts: a spectral layer's internal layout. The real and
@@ -214,7 +159,7 @@ def frequency_major(z):
 def frequency_major_of_map(x, fft_size):
     """The frequency-major parts of `to_spectral(x, fft_size)`."""
     rows, cols = fft_size
-    z = tf.transpose(_rfft2d(x, fft_size), (2, 3, 0, 1))
+    z = tf.transpose(_fft.rfft2d(x, fft_size), (2, 3, 0, 1))
     return _split(tf.reshape(z, (rows * (cols // 2 + 1), -1, z.shape[-1])))
 
 
@@ -231,7 +176,7 @@ def from_frequency_major(real, imag, fft_size):
 def frequency_major_to_spatial(real, imag, fft_size, size, strides=(1, 1)):
     """`to_spatial` of the spectral tensor of frequency-major parts."""
     z = tf.transpose(_unflatten(real, imag, fft_size), (2, 3, 0, 1))
-    return _irfft2d(z, fft_size, size, strides)
+    return _fft.irfft2d(z, fft_size, size, strides)
 
 
 def _dft_rows(n, keep, kernel, offset, dilation=1):

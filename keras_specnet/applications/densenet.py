@@ -330,7 +330,7 @@ def SpecDenseNet(
             its size and the batch's. Defaults to `8`: the fused dense
             block runs all its layers again for each slice, so a slice
             holds the intermediates of the whole block; eight slices hold
-            half of what four do, for about 15% more step time.
+            half of what four do, for more step time.
         beta_mode: `"absolute"` (the paper's threshold, on the orthonormal
             spectrum) or `"relative"` (`beta` times the RMS of each
             sample's and channel's spectrum; see `SpectralConv2D`).
