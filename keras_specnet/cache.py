@@ -134,13 +134,11 @@ def saved_bytes(saved):
 
 
 #: With `chunks="auto"`, the most bytes one slice of the batch should take
-#: (`sample_bytes` times its rows).
-AUTO_SLICE_BYTES = 16 * 2**20
+#: (`sample_bytes` times its rows). A slice's intermediates, forward and
+#: backward, take a few times its input and output spectra.
+AUTO_SLICE_BYTES = 4 * 2**20
 #: The slice counts `"auto"` chooses from, fewest first.
 AUTO_CHUNKS = (1, 2, 4, 8)
-#: With `chunks="auto"` and a batch size unknown when the step is traced,
-#: the slices of a batch too large for one.
-UNKNOWN_BATCH_CHUNKS = 4
 
 
 def auto_chunks(batch, sample_bytes, budget=None):
@@ -166,9 +164,28 @@ def _row_size(shape):
     return size
 
 
-def _chunk_bounds(batch, chunks):
-    """`chunks` (start, stop) pairs that split `batch` rows as evenly as possible."""
-    cuts = [(batch * i) // chunks for i in range(chunks + 1)]
+def auto_count(batch, sample_bytes, budget=None):
+    """`auto_chunks` of a batch size known only as the step runs (an int tensor)."""
+    budget = AUTO_SLICE_BYTES if budget is None else budget
+    batch = tf.cast(batch, tf.int64)
+    counts = tf.constant(AUTO_CHUNKS, tf.int64)
+    rows = -(-batch // counts)
+    fits = (counts >= batch) | (rows * sample_bytes <= budget)
+    first = tf.reduce_min(tf.where(fits, counts, AUTO_CHUNKS[-1]))
+    return tf.minimum(first, tf.maximum(batch, 1))
+
+
+def _chunk_bounds(batch, chunks, count=None):
+    """`chunks` (start, stop) pairs that split `batch` rows as evenly as possible.
+
+    With `count` (an int tensor, at most `chunks`), the rows are split over
+    the first `count` pairs and the others are empty.
+    """
+    if count is None:
+        cuts = [(batch * i) // chunks for i in range(chunks + 1)]
+    else:
+        count = tf.cast(count, batch.dtype)
+        cuts = [(batch * tf.minimum(i, count)) // count for i in range(chunks + 1)]
     return list(zip(cuts[:-1], cuts[1:]))
 
 
@@ -210,8 +227,9 @@ def recompute_from_compressed(
             fewest of `AUTO_CHUNKS` slices whose rows take at most
             `AUTO_SLICE_BYTES` each, at `sample_bytes` per row. When the
             batch size is unknown as the step is traced (`model.fit` on
-            arrays), the step chooses as it runs between one slice (a
-            batch that fits) and `UNKNOWN_BATCH_CHUNKS`.
+            arrays), the step has `AUTO_CHUNKS[-1]` slices, and chooses as
+            it runs how many of them the batch fills (`auto_count`); the
+            others are empty.
         prepare: optional `prepare(params, after)`, returning a list of
             tensors. Defaults to passing `params` to `fn` as they are.
         sample_bytes: bytes of one row's intermediates, for `"auto"`.
@@ -225,19 +243,14 @@ def recompute_from_compressed(
         elif inputs.shape[0] is not None:
             chunks = auto_chunks(inputs.shape[0], sample_bytes)
         else:
-            rows = tf.cast(tf.shape(inputs)[0], tf.int64)
-            fits = rows * sample_bytes <= AUTO_SLICE_BYTES
-            return tf.cond(
-                fits,
-                lambda: _recompute(fn, inputs, params, cache, cache_dtype, 1, prepare),
-                lambda: _recompute(
-                    fn, inputs, params, cache, cache_dtype, UNKNOWN_BATCH_CHUNKS, prepare
-                ),
+            count = auto_count(tf.shape(inputs)[0], sample_bytes)
+            return _recompute(
+                fn, inputs, params, cache, cache_dtype, AUTO_CHUNKS[-1], prepare, count
             )
     return _recompute(fn, inputs, params, cache, cache_dtype, chunks, prepare)
 
 
-def _recompute(fn, inputs, params, cache, cache_dtype, chunks, prepare):
+def _recompute(fn, inputs, params, cache, cache_dtype, chunks, prepare, count=None):
     if prepare is None:
 
         def prepare(weights, after):
@@ -256,7 +269,7 @@ def _recompute(fn, inputs, params, cache, cache_dtype, chunks, prepare):
         # their inputs are cut from it, and would keep their tensors.
         x = tf.stop_gradient(x)
         weights = [tf.stop_gradient(w) for w in weights]
-        bounds = _chunk_bounds(tf.shape(x)[0], chunks)
+        bounds = _chunk_bounds(tf.shape(x)[0], chunks, count)
         prepared = prepare(weights, x)
         outs, saved, done = [], [], []
         for start, stop in bounds:

@@ -16,34 +16,53 @@ MIB = 2**20
     "batch,sample_bytes,expected",
     [
         (64, 1024, 1),  # 64 KiB fits one slice
-        (64, MIB // 4, 1),  # exactly the budget
-        (64, MIB // 4 + 1, 2),
-        (64, MIB // 2, 2),
-        (64, MIB, 4),
-        (63, MIB, 4),  # ceil(63 / 4) = 16 rows
-        (64, 2 * MIB, 8),
+        (64, MIB // 16, 1),  # exactly the budget
+        (64, MIB // 16 + 1, 2),
+        (64, MIB // 8, 2),
+        (64, MIB // 4, 4),
+        (63, MIB // 4, 4),  # ceil(63 / 4) = 16 rows
+        (64, MIB // 2, 8),
         (64, 64 * MIB, 8),  # past the largest count
         (1, 64 * MIB, 1),  # one row cannot be cut
         (3, 64 * MIB, 3),  # never more slices than rows
-        (3, 6 * MIB, 2),  # ceil(3 / 2) = 2 rows of 6 MiB fit 16 MiB
+        (3, 3 * MIB // 2, 2),  # ceil(3 / 2) = 2 rows of 1.5 MiB fit 4 MiB
         (0, MIB, 1),  # an empty batch
     ],
 )
 def test_auto_chunks_takes_the_fewest_slices_that_fit(batch, sample_bytes, expected):
-    assert cache.AUTO_SLICE_BYTES == 16 * MIB
+    assert cache.AUTO_SLICE_BYTES == 4 * MIB
     assert cache.auto_chunks(batch, sample_bytes) == expected
-    assert cache.auto_chunks(batch, sample_bytes, budget=16 * MIB) == expected
+    assert cache.auto_chunks(batch, sample_bytes, budget=4 * MIB) == expected
     assert cache.auto_chunks(batch, sample_bytes, budget=1) == max(1, min(8, batch))
+    # The same choice made as a step runs, from a batch size in a tensor.
+    assert int(cache.auto_count(tf.constant(batch), sample_bytes)) == expected
+    assert int(cache.auto_count(tf.constant(batch), sample_bytes, budget=1)) == max(
+        1, min(8, batch)
+    )
+
+
+@pytest.mark.parametrize("count", [1, 3, 8])
+@pytest.mark.parametrize("batch", [0, 2, 13])
+def test_slices_of_a_counted_batch_cover_it_in_order(batch, count):
+    bounds = cache._chunk_bounds(tf.constant(batch), 8, tf.constant(count))
+    assert len(bounds) == 8
+    cuts = [int(start) for start, _ in bounds] + [int(bounds[-1][1])]
+    assert cuts[0] == 0 and cuts[-1] == batch
+    sizes = np.diff(cuts)
+    assert np.all(sizes >= 0)
+    # The rows go to the first `count` slices, as evenly as possible.
+    assert np.all(sizes[count:] == 0)
+    assert sizes[:count].max() - sizes[:count].min() <= 1
 
 
 def _record_chunks(monkeypatch):
     seen = []
     real = cache._recompute
 
-    def recording(fn, inputs, params, mode, dtype, chunks, prepare):
+    def recording(fn, inputs, params, mode, dtype, chunks, prepare, count=None):
         if mode != "none":
             seen.append(chunks)
-        return real(fn, inputs, params, mode, dtype, chunks, prepare)
+        return real(fn, inputs, params, mode, dtype, chunks, prepare, count)
 
     monkeypatch.setattr(cache, "_recompute", recording)
     return seen
@@ -81,9 +100,10 @@ def _grads(layer, inputs, weights, signature):
 @pytest.mark.parametrize("budget_rows", [None, 1])
 @pytest.mark.parametrize("spectral_in", [True, False])
 def test_an_unknown_batch_size_chooses_as_it_runs(monkeypatch, budget_rows, spectral_in):
-    # The batch size is unknown when the function is traced: the step picks
-    # one slice when the batch fits the budget and four when it does not,
-    # with the outputs and gradients of plain autodiff either way.
+    # The batch size is unknown when the function is traced: the step has
+    # eight slices and fills one when the batch fits the budget, as many as
+    # it has rows (five) when one row does, with the outputs and gradients
+    # of plain autodiff either way.
     inputs = (
         _spectral_input(shape=(5, 9, 8, 3)).numpy()
         if spectral_in
@@ -102,8 +122,7 @@ def test_an_unknown_batch_size_chooses_as_it_runs(monkeypatch, budget_rows, spec
     weights = np.random.default_rng(6).standard_normal(plain(inputs).shape).astype("float32")
     signature = [tf.TensorSpec((None,) + inputs.shape[1:], tf.as_dtype(inputs.dtype))]
     got = _grads(auto, inputs, weights, signature)
-    # Both branches are traced; the forward pass's are recorded first.
-    assert seen[:2] == [1, cache.UNKNOWN_BATCH_CHUNKS]
+    assert seen == [cache.AUTO_CHUNKS[-1]]
     expected = _grads(plain, inputs, weights, signature)
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

@@ -122,7 +122,7 @@ def densenet(
     fft_padding=None,
     cache="auto",
     cache_dtype="float32",
-    batch_chunks=8,
+    batch_chunks="auto",
     beta_mode="absolute",
     include_top=True,
     input_tensor=None,
@@ -266,7 +266,7 @@ def SpecDenseNet(
     batch_norm=False,
     cache="auto",
     cache_dtype="float32",
-    batch_chunks=8,
+    batch_chunks="auto",
     beta_mode="absolute",
     name="spec_densenet",
 ):
@@ -327,10 +327,10 @@ def SpecDenseNet(
         batch_chunks: int >= 1 or `"auto"`. Slices of the batch each
             spectral layer works on one after the other, to lower the step
             peak (see `SpectralConv2D`); `"auto"` chooses per layer from
-            its size and the batch's. Defaults to `8`: the fused dense
-            block runs all its layers again for each slice, so a slice
-            holds the intermediates of the whole block; eight slices hold
-            half of what four do, for more step time.
+            its size and the batch's. Defaults to `"auto"`: each block
+            works in slices of a bounded size
+            (`keras_specnet.cache.AUTO_SLICE_BYTES`), more of them for a
+            larger batch, up to eight.
         beta_mode: `"absolute"` (the paper's threshold, on the orthonormal
             spectrum) or `"relative"` (`beta` times the RMS of each
             sample's and channel's spectrum; see `SpectralConv2D`).

@@ -100,7 +100,7 @@ def SpecLeNet5(
     fft_padding=None,
     cache="auto",
     cache_dtype="float32",
-    batch_chunks=4,
+    batch_chunks="auto",
     beta_mode="absolute",
     name="spec_lenet5",
 ):
@@ -144,7 +144,9 @@ def SpecLeNet5(
         batch_chunks: int >= 1 or `"auto"`. Slices of the batch each
             spectral layer works on one after the other, to lower the step
             peak (see `SpectralConv2D`); `"auto"` chooses per layer from
-            its size and the batch's. Defaults to `4`.
+            its size and the batch's. Defaults to `"auto"`: slices of a
+            bounded size (`keras_specnet.cache.AUTO_SLICE_BYTES`): one
+            slice for a batch of up to 128 images of 28x28.
         beta_mode: `"absolute"` (the paper's threshold, on the orthonormal
             spectrum) or `"relative"` (`beta` times the RMS of each
             sample's and channel's spectrum; see `SpectralConv2D`).

@@ -132,7 +132,7 @@ def SpecVGG16(
     batch_norm=False,
     cache="auto",
     cache_dtype="float32",
-    batch_chunks=8,
+    batch_chunks="auto",
     beta_mode="absolute",
     name="spec_vgg16",
 ):
@@ -193,11 +193,11 @@ def SpecVGG16(
         batch_chunks: int >= 1 or `"auto"`. Slices of the batch each
             spectral layer works on one after the other, to lower the step
             peak (see `SpectralConv2D`); `"auto"` chooses per layer from
-            its size and the batch's. Defaults to `8`: with fused blocks
-            the slices of the first block hold most of the step's memory,
-            and eight slices bring its peak below `mixed_bfloat16`'s at
-            batch 256, for more step time than four (1.1x at batch 256,
-            1.35x at 64, on a 2-core CPU).
+            its size and the batch's. Defaults to `"auto"`: each block
+            works in slices of a bounded size
+            (`keras_specnet.cache.AUTO_SLICE_BYTES`), so that the deep
+            blocks, whose spectra are small, run in fewer slices than the
+            first, and a larger batch in more slices, up to eight.
         beta_mode: `"absolute"` (the paper's threshold, on the orthonormal
             spectrum) or `"relative"` (`beta` times the RMS of each
             sample's and channel's spectrum; see `SpectralConv2D`).
